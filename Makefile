@@ -1,0 +1,41 @@
+# openai-ft pipeline. `make demo` and `make test` work on a fresh machine with only Python.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OFT    := $(BIN)/openai-ft
+BACKEND ?= local
+MODEL  ?= gpt-4.1-mini-2025-04-14
+INPUT  ?= data/support_tickets.csv
+OUT    ?= out
+SEED   ?= 42
+
+export OPENAI_FT_BACKEND := $(BACKEND)
+
+.PHONY: install test check lint prepare validate upload train eval report demo serve clean
+
+$(BIN)/.install-stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.install-stamp
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff format --check openai_ft tests benchmarks
+	$(BIN)/ruff check openai_ft tests benchmarks
+	$(BIN)/mypy openai_ft
+
+check: lint test
+
+prepare: install
+	$(OFT) prepare $(INPUT) --user text --assistant intent --system-col system --out-dir $(OUT)/data --seed $(SEED)
+
+validate: install
+	$(OFT) validate $(OUT)/data/train.jsonl $(OUT)/data/validation.jsonl --model $(MODEL)
+
+clean:
+	rm -rf $(OUT) .openai-ft

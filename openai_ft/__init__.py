@@ -1,0 +1,26 @@
+"""openai-ft: from a table of examples to a measurably better fine-tuned model.
+
+The public Python API. Attributes are imported on first use so that ``import openai_ft`` stays
+cheap (the CLI's start-up time matters for ``openai-ft validate`` in scripts).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "validate": "openai_ft.dataset.validate",
+    "prepare": "openai_ft.dataset.prepare",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'openai_ft' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,5 @@
+"""``python -m openai_ft``."""
+
+from openai_ft.cli import run
+
+run()
