@@ -38,7 +38,9 @@ class BackendSettings:
         return f"{self.backend}:{self.base_url}" if self.base_url else self.backend
 
 
-def resolve_backend(flag: str | None = None, base_url: str | None = None, config: dict[str, Any] | None = None) -> BackendSettings:
+def resolve_backend(
+    flag: str | None = None, base_url: str | None = None, config: dict[str, Any] | None = None
+) -> BackendSettings:
     """Pick the backend: flag, then ``OPENAI_FT_BACKEND``, then the run config, then ``local``."""
     cfg = config or {}
     backend = flag or os.environ.get("OPENAI_FT_BACKEND") or cfg.get("backend") or "local"
@@ -62,6 +64,8 @@ def load_run_config(path: str | Path | None) -> dict[str, Any]:
         with p.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise UsageError(f"{p}: run config not found", tip="check the path given to --config") from None
+        raise UsageError(
+            f"{p}: run config not found", tip="check the path given to --config"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{p}: not valid TOML: {exc}", tip="fix the run config file") from None

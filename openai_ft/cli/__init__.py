@@ -68,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from openai_ft.console import report_error
 
     try:
-        result: Any = app.main(args=list(argv) if argv is not None else None, prog_name="openai-ft", standalone_mode=False)
+        result: Any = app.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="openai-ft",
+            standalone_mode=False,
+        )
     except OpenAIFTError as exc:
         report_error(exc)
         return exc.exit_code

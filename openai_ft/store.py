@@ -1,0 +1,131 @@
+"""The SQLite ledger (``<state dir>/runs.db``): what data made which file, job, model and eval.
+
+Migrations are append-only: each area of the code owns a list of ``(name, function)`` pairs,
+applied once each, in order, and recorded as ``namespace:name`` in the ``_migrations`` table.
+Never edit a migration that has shipped; add a new one. The ledger never stores an API key:
+every text written through :meth:`Ledger.execute` is checked by :func:`errors.redact`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from openai_ft.config import state_dir
+from openai_ft.errors import redact
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+
+def _m001_core(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, backend TEXT NOT NULL,
+            created_at REAL NOT NULL, config_json TEXT, status TEXT
+        );
+        CREATE TABLE datasets (
+            sha256 TEXT PRIMARY KEY, path TEXT, source TEXT, manifest_json TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE files (
+            backend TEXT NOT NULL, sha256 TEXT NOT NULL, file_id TEXT NOT NULL,
+            path TEXT, bytes INTEGER, purpose TEXT, created_at REAL NOT NULL,
+            PRIMARY KEY (backend, sha256, purpose)
+        );
+        CREATE TABLE uploads (
+            backend TEXT NOT NULL, sha256 TEXT NOT NULL, upload_id TEXT NOT NULL,
+            part_size INTEGER NOT NULL, expires_at REAL, created_at REAL NOT NULL,
+            PRIMARY KEY (backend, sha256)
+        );
+        CREATE TABLE upload_parts (
+            upload_id TEXT NOT NULL, idx INTEGER NOT NULL, part_id TEXT NOT NULL,
+            PRIMARY KEY (upload_id, idx)
+        );
+        CREATE TABLE jobs (
+            backend TEXT NOT NULL, job_id TEXT NOT NULL, run_id TEXT, config_hash TEXT,
+            config_json TEXT, model TEXT, training_file TEXT, validation_file TEXT,
+            status TEXT, fine_tuned_model TEXT, created_at REAL NOT NULL, updated_at REAL,
+            PRIMARY KEY (backend, job_id)
+        );
+        CREATE INDEX jobs_by_hash ON jobs (backend, config_hash);
+        CREATE TABLE checkpoints (
+            backend TEXT NOT NULL, job_id TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+            model TEXT NOT NULL, step INTEGER, metrics_json TEXT,
+            PRIMARY KEY (backend, checkpoint_id)
+        );
+        CREATE TABLE models (
+            backend TEXT NOT NULL, model TEXT NOT NULL, job_id TEXT, base_model TEXT,
+            created_at REAL NOT NULL, PRIMARY KEY (backend, model)
+        );
+        """
+    )
+
+
+CORE_MIGRATIONS: list[Migration] = [("m001_core", _m001_core)]
+
+
+class Ledger:
+    """A connection to the ledger; safe to share between threads (one lock, short statements)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else state_dir() / "runs.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+        )
+        self.migrate("core", CORE_MIGRATIONS)
+
+    def migrate(self, namespace: str, migrations: Sequence[Migration]) -> list[str]:
+        """Apply the migrations of one namespace that have not run yet; return their names."""
+        applied: list[str] = []
+        with self._lock:
+            done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
+            for name, fn in migrations:
+                key = f"{namespace}:{name}"
+                if key in done:
+                    continue
+                with self.db:
+                    fn(self.db)
+                    self.db.execute(
+                        "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                        (key, time.time()),
+                    )
+                applied.append(key)
+        return applied
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement in its own transaction; text parameters are redacted of keys."""
+        clean = [redact(p) if isinstance(p, str) else p for p in params]
+        with self._lock, self.db:
+            return self.db.execute(sql, clean)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many rows in one transaction."""
+        clean = [[redact(p) if isinstance(p, str) else p for p in row] for row in rows]
+        with self._lock, self.db:
+            self.db.executemany(sql, clean)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Return all rows of a query."""
+        with self._lock:
+            return list(self.db.execute(sql, params))
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Return the first row of a query, or None."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self.db.close()
