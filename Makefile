@@ -37,5 +37,13 @@ prepare: install
 validate: install
 	$(OFT) validate $(OUT)/data/train.jsonl $(OUT)/data/validation.jsonl --model $(MODEL)
 
+# The whole pipeline, offline, on the local backend: prepare -> validate -> upload -> train ->
+# eval (base vs fine-tuned on the held-out test split) -> report.
+demo: install
+	$(MAKE) --no-print-directory prepare validate upload train eval report BACKEND=$(BACKEND)
+
+serve: install
+	$(OFT) serve --port 8089
+
 clean:
 	rm -rf $(OUT) .openai-ft
