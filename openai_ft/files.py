@@ -1,0 +1,320 @@
+"""Content-addressed upload: the same bytes on the same backend are uploaded once.
+
+Small files go through the Files API; files over :data:`CHUNK_THRESHOLD` go through the Uploads
+API in parts sent in parallel (memory bounded by ``workers x part_size``). Every part is recorded
+in the ledger, so an interrupted upload resumes with the parts already sent while the upload is
+still open, and starts over cleanly once it has expired.
+
+Creates run without SDK retries (:func:`client.creating`): the name we upload under carries a
+prefix of the content hash, so after an ambiguous failure we look for that name before trying
+again, and a retry never leaves two copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openai_ft._uploads import Counting, chunked_upload
+from openai_ft.client import creating, map_error
+from openai_ft.errors import (
+    BackendError,
+    DataError,
+    InputError,
+    NotFound,
+    ServiceUnavailable,
+)
+
+if TYPE_CHECKING:
+    import openai
+
+    from openai_ft.store import Ledger
+
+MB = 1024 * 1024
+PART_SIZE = 64 * MB
+CHUNK_THRESHOLD = 64 * MB
+CREATE_ATTEMPTS = 3
+PROCESS_TIMEOUT = 30 * 60.0
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """Bytes of one file sent so far (emitted many times per file)."""
+
+    path: str
+    sent: int
+    total: int
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """One uploaded (or reused) file."""
+
+    path: str
+    file_id: str
+    sha256: str
+    bytes: int
+    reused: bool
+    parts: int = 0
+    resumed_parts: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+ProgressCallback = Callable[[UploadProgress], None]
+
+
+def sha256_file(path: str | Path, block: int = 1 * MB) -> str:
+    """The sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remote_name(path: Path, sha256: str) -> str:
+    """The name we upload under: the file's name with a hash prefix (``train.1a2b3c4d5e6f.jsonl``)."""
+    return f"{path.stem}.{sha256[:12]}{path.suffix}"
+
+
+def check_data(path: Path, *, method: str, model: str | None, force: bool) -> tuple[str, ...]:
+    """Validate a training file; refuse invalid data unless ``force`` (then return warnings)."""
+    from openai_ft.dataset.validate import validate
+
+    kwargs: dict[str, Any] = {"method": method}
+    if model:
+        kwargs["model"] = model
+    report = validate(path, **kwargs)
+    if report.valid:
+        return ()
+    errors = [e for e in report.errors if getattr(e, "severity", "error") == "error"]
+    first = errors[0] if errors else report.errors[0]
+    where = f"{path}:{first.line}" if first.line else str(path)
+    summary = f"{where}: {first.message} ({len(errors)} error(s) in all)"
+    if not force:
+        raise DataError(
+            f"{summary}; not uploading invalid data",
+            tip=f"run `openai-ft validate {path}` to see every problem, or pass --force to upload anyway",
+        )
+    return (f"uploading invalid data because of --force: {summary}",)
+
+
+def upload(
+    paths: Sequence[str | Path] | str | Path,
+    *,
+    backend: str | None = None,
+    purpose: str = "fine-tune",
+    force: bool = False,
+    client: openai.OpenAI | None = None,
+    ledger: Ledger | None = None,
+    on_progress: ProgressCallback | None = None,
+    method: str = "supervised",
+    model: str | None = None,
+    validate: bool = True,
+    part_size: int = PART_SIZE,
+    chunk_threshold: int = CHUNK_THRESHOLD,
+    workers: int = 4,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> list[UploadResult]:
+    """Validate and upload files, reusing the recorded file id when the same bytes were sent."""
+    from openai_ft.client import make_client
+    from openai_ft.config import resolve_backend
+    from openai_ft.store import Ledger
+
+    settings = resolve_backend(backend)
+    cli = client or make_client(settings)
+    book = ledger or Ledger()
+    key = settings.name
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    results = []
+    for item in items:
+        path = Path(item)
+        if not path.is_file():
+            raise InputError(
+                f"{path}: file not found", tip="check the path (run `make prepare` first?)"
+            )
+        warnings = check_data(path, method=method, model=model, force=force) if validate else ()
+        results.append(
+            _upload_one(
+                cli, book, key, path, purpose, on_progress, warnings,
+                part_size=part_size, chunk_threshold=chunk_threshold, workers=workers,
+                sleep=sleep, clock=clock,
+            )
+        )  # fmt: skip
+    return results
+
+
+def _upload_one(
+    client: openai.OpenAI,
+    ledger: Ledger,
+    backend: str,
+    path: Path,
+    purpose: str,
+    on_progress: ProgressCallback | None,
+    warnings: tuple[str, ...],
+    *,
+    part_size: int,
+    chunk_threshold: int,
+    workers: int,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> UploadResult:
+    sha = sha256_file(path)
+    size = path.stat().st_size
+    _record_dataset(ledger, path, sha, clock())
+    report = (lambda n: on_progress(UploadProgress(str(path), n, size))) if on_progress else None
+    known = reuse_recorded(client, ledger, backend, sha, purpose)
+    if known:
+        if report:
+            report(size)
+        return UploadResult(str(path), known, sha, size, reused=True, warnings=warnings)
+    name = remote_name(path, sha)
+    parts = resumed = 0
+    if size > chunk_threshold:
+        file_id, parts, resumed = chunked_upload(
+            client, ledger, backend, path, name, sha, size, purpose,
+            part_size=part_size, workers=workers, report=report, clock=clock,
+            find=lambda: find_by_name(client, name, size, purpose),
+        )  # fmt: skip
+    else:
+        file_id = _create_file(client, path, name, size, purpose, report, sleep)
+    wait_processed(client, file_id, sleep=sleep, clock=clock)
+    ledger.execute(
+        "INSERT OR REPLACE INTO files (backend, sha256, file_id, path, bytes, purpose, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (backend, sha, file_id, str(path), size, purpose, clock()),
+    )
+    return UploadResult(str(path), file_id, sha, size, False, parts, resumed, warnings)
+
+
+def reuse_recorded(
+    client: openai.OpenAI, ledger: Ledger, backend: str, sha: str, purpose: str
+) -> str | None:
+    """The recorded file id for these bytes if the service still has it (else forget it)."""
+    row = ledger.one(
+        "SELECT file_id FROM files WHERE backend = ? AND sha256 = ? AND purpose = ?",
+        (backend, sha, purpose),
+    )
+    if row is None:
+        return None
+    file_id = str(row["file_id"])
+    try:
+        obj = client.files.retrieve(file_id)
+    except Exception as exc:  # mapped, then only NotFound is handled
+        err = map_error(exc, f"checking file {file_id}")
+        if isinstance(err, NotFound):
+            obj = None
+        else:
+            raise err from exc
+    if obj is None or getattr(obj, "status", "processed") == "error":
+        ledger.execute(
+            "DELETE FROM files WHERE backend = ? AND sha256 = ? AND purpose = ?",
+            (backend, sha, purpose),
+        )
+        return None
+    return file_id
+
+
+def find_by_name(client: openai.OpenAI, name: str, size: int, purpose: str) -> str | None:
+    """A file already on the service under our content-addressed name (after a lost answer)."""
+    try:
+        for obj in client.files.list(purpose=purpose):
+            if obj.filename == name and obj.bytes == size and obj.status != "error":
+                return str(obj.id)
+    except Exception as exc:  # one of ours from here on
+        raise map_error(exc, "listing files") from exc
+    return None
+
+
+def _create_file(
+    client: openai.OpenAI,
+    path: Path,
+    name: str,
+    size: int,
+    purpose: str,
+    report: Callable[[int], None] | None,
+    sleep: Callable[[float], None],
+) -> str:
+    data = path.read_bytes()
+    sent = [0]
+
+    def progress(pos: int) -> None:
+        if report and pos > sent[0]:
+            sent[0] = pos
+            report(pos)
+
+    last: BackendError | None = None
+    for attempt in range(CREATE_ATTEMPTS):
+        if attempt:
+            sleep(2.0**attempt)
+            found = find_by_name(client, name, size, purpose)
+            if found:
+                return found
+        try:
+            obj = creating(client).files.create(
+                file=(name, Counting(data, progress), "application/jsonl"),
+                purpose=purpose,  # type: ignore[arg-type]
+            )
+            return str(obj.id)
+        except Exception as exc:  # only ambiguous failures are retried
+            err = map_error(exc, f"uploading {path}")
+            if not isinstance(err, ServiceUnavailable):
+                raise err from exc
+            last = err
+    assert last is not None
+    raise last
+
+
+def wait_processed(
+    client: openai.OpenAI,
+    file_id: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    timeout: float = PROCESS_TIMEOUT,
+) -> None:
+    """Wait until the service has processed a file; a file it rejects is a DataError."""
+    start = clock()
+    delay = 0.5
+    while True:
+        try:
+            obj = client.files.retrieve(file_id)
+        except Exception as exc:
+            raise map_error(exc, f"checking file {file_id}") from exc
+        status = getattr(obj, "status", "processed")
+        if status == "processed":
+            return
+        if status == "error":
+            detail = getattr(obj, "status_details", None) or "no details given"
+            raise DataError(f"the service rejected file {file_id}: {detail}")
+        if clock() - start > timeout:
+            raise ServiceUnavailable(
+                f"file {file_id} is still {status} after {timeout:.0f} s",
+                tip="check again later with `openai-ft upload` (it will reuse the file)",
+            )
+        sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+def _record_dataset(ledger: Ledger, path: Path, sha: str, now: float) -> None:
+    manifest = path.parent / "manifest.json"
+    manifest_json = None
+    source = None
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text("utf-8"))
+            manifest_json = json.dumps(data, sort_keys=True)
+            source = str(data.get("source") or data.get("input") or "") or None
+        except (OSError, ValueError):
+            manifest_json = None
+    ledger.execute(
+        "INSERT OR IGNORE INTO datasets (sha256, path, source, manifest_json, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (sha, str(path), source, manifest_json, now),
+    )
