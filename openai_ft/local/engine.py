@@ -1,0 +1,169 @@
+"""The learning engine of the local service, behind a small interface.
+
+What this engine is: a stand-in that really learns, not a language model. It trains, on the CPU
+in seconds, a softmax classifier over hashed character n-grams of the conversation (so Chinese
+works as well as English) that predicts the assistant reply among those seen in training; when
+replies are free-form (few repeats) it becomes nearest-neighbour retrieval over the training
+prompts with a learned feature weighting. It can only ever answer with a reply it has seen.
+
+The interface (:class:`Engine`: resolve hyperparameters, count steps, train with callbacks; then
+:meth:`TrainedModel.complete`) is what the service uses, so that a trainer for open-weight models
+can be added later as another engine. Base models answer with :func:`base_complete`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from openai_ft.errors import UsageError
+from openai_ft.local.engine_base import GENERIC_REPLY, base_complete
+from openai_ft.local.engine_model import Completion, TrainedModel
+from openai_ft.local.engine_train import Hyperparameters, StepMetrics, train_model
+
+__all__ = [
+    "GENERIC_REPLY",
+    "Completion",
+    "Engine",
+    "Hyperparameters",
+    "NGramEngine",
+    "StepMetrics",
+    "TrainedModel",
+    "base_complete",
+    "get_engine",
+]
+
+DEFAULT_BETA = 0.1
+_MIN_EPOCHS, _MAX_EPOCHS = 1, 25
+
+
+def _auto_epochs(n_train: int, requested: Any) -> int:
+    try:
+        from openai_ft.catalog import resolve_epochs
+    except ImportError:  # pragma: no cover - catalog is part of the package
+        resolve_epochs = None
+    if resolve_epochs is not None:
+        return int(resolve_epochs(n_train, requested))
+    if requested != "auto":
+        return int(requested)
+    epochs = 3
+    if n_train * epochs < 100:
+        epochs = min(_MAX_EPOCHS, math.ceil(100 / max(n_train, 1)))
+    elif n_train * epochs > 25_000:
+        epochs = max(_MIN_EPOCHS, 25_000 // n_train)
+    return epochs
+
+
+def _number(requested: dict[str, Any], name: str, kind: type, low: float, high: float) -> Any:
+    value = requested.get(name, "auto")
+    if value is None or value == "auto":
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or not low <= number <= high:
+        raise UsageError(
+            f"hyperparameter {name} must be 'auto' or a number from {low:g} to {high:g}, "
+            f"got {value!r}",
+            tip=f"omit {name} to let the service choose",
+        )
+    return number
+
+
+class Engine(ABC):
+    """A trainer the local service can run: hyperparameters, step count, training."""
+
+    name: str = ""
+
+    @abstractmethod
+    def resolve_hyperparameters(
+        self, n_train: int, method: str, requested: dict[str, Any]
+    ) -> Hyperparameters:
+        """Concrete hyperparameters: "auto" or missing values replaced by this engine's choice."""
+
+    def total_steps(self, n_train: int, hp: Hyperparameters) -> int:
+        """Optimisation steps of a run: epochs x batches per epoch."""
+        return hp.n_epochs * math.ceil(n_train / hp.batch_size)
+
+    @abstractmethod
+    def train(
+        self,
+        train: list[dict[str, Any]],
+        valid: list[dict[str, Any]] | None,
+        hp: Hyperparameters,
+        *,
+        method: str,
+        seed: int,
+        base: TrainedModel | None,
+        on_step: Callable[[StepMetrics], None],
+        on_epoch_end: Callable[[int, int, TrainedModel], None],
+        should_stop: Callable[[], bool],
+        start_step: int = 0,
+    ) -> TrainedModel:
+        """Train on parsed JSONL lines, reporting each step; return the trained model."""
+
+
+class NGramEngine(Engine):
+    """Hashed character n-gram softmax classifier / retrieval model trained with Adam."""
+
+    name = "ngram"
+
+    def resolve_hyperparameters(
+        self, n_train: int, method: str, requested: dict[str, Any]
+    ) -> Hyperparameters:
+        """Fill "auto": OpenAI's epochs rule, batch ~0.2% of the data (8..256), lr x1, beta 0.1."""
+        epochs = requested.get("n_epochs", "auto")
+        n_epochs = _auto_epochs(n_train, "auto" if epochs is None else epochs)
+        batch = _number(requested, "batch_size", int, 1, 256)
+        if batch is None:
+            batch = max(8, min(256, 2 ** round(math.log2(max(0.002 * n_train, 1.0)))))
+            batch = max(1, min(batch, n_train))
+        lr = _number(requested, "learning_rate_multiplier", float, 1e-6, 100.0)
+        beta = _number(requested, "beta", float, 1e-6, 100.0)
+        if method == "dpo" and beta is None:
+            beta = DEFAULT_BETA
+        return Hyperparameters(n_epochs, int(batch), 1.0 if lr is None else float(lr), beta)
+
+    def train(
+        self,
+        train: list[dict[str, Any]],
+        valid: list[dict[str, Any]] | None,
+        hp: Hyperparameters,
+        *,
+        method: str,
+        seed: int,
+        base: TrainedModel | None,
+        on_step: Callable[[StepMetrics], None],
+        on_epoch_end: Callable[[int, int, TrainedModel], None],
+        should_stop: Callable[[], bool],
+        start_step: int = 0,
+    ) -> TrainedModel:
+        """Train; steps up to ``start_step`` are replayed silently (resume after a crash)."""
+        return train_model(
+            train,
+            valid,
+            hp,
+            method=method,
+            seed=seed,
+            base=base,
+            on_step=on_step,
+            on_epoch_end=on_epoch_end,
+            should_stop=should_stop,
+            start_step=start_step,
+        )
+
+
+_ENGINES: dict[str, Callable[[], Engine]] = {"ngram": NGramEngine}
+
+
+def get_engine(name: str = "ngram") -> Engine:
+    """The engine called ``name`` (only "ngram" today)."""
+    factory = _ENGINES.get(name)
+    if factory is None:
+        raise UsageError(
+            f"unknown training engine {name!r}", tip=f"use one of: {', '.join(sorted(_ENGINES))}"
+        )
+    return factory()
