@@ -1,0 +1,260 @@
+"""Fine-tuning jobs and models endpoints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from openai_ft.local.app import Service, list_body, paginate_args
+from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
+
+ORG = "local"
+BASE_MODELS = (
+    "gpt-4o-2024-08-06",
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano-2025-04-14",
+)
+ALIASES = {"gpt-4o": BASE_MODELS[0], "gpt-4o-mini": BASE_MODELS[1], "gpt-4.1": BASE_MODELS[2],
+           "gpt-4.1-mini": BASE_MODELS[3], "gpt-4.1-nano": BASE_MODELS[4]}
+TERMINAL = ("succeeded", "failed", "cancelled")
+METHODS = ("supervised", "dpo")
+_HP_KEYS = {"supervised": ("n_epochs", "batch_size", "learning_rate_multiplier"),
+            "dpo": ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")}
+_SUFFIX = re.compile(r"^[A-Za-z0-9_\-.]{0,64}$")
+
+
+def public(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object without our private ``x_`` fields."""
+    return {k: v for k, v in obj.items() if not k.startswith("x_")}
+
+
+def base_model_of(model: str) -> str:
+    """The base snapshot behind an alias or a ``ft:`` id."""
+    name = model.split(":")[1] if model.startswith("ft:") else model
+    return ALIASES.get(name, name)
+
+
+def shutdown_date(model: str) -> str | None:
+    """The catalog's shutdown date for a base model."""
+    from openai_ft.catalog import model_info
+
+    return model_info(model).shutdown_date
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+def _base_model_obj(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 1700000000, "owned_by": "system", "shutdown_date": shutdown_date(name)}
+
+
+def list_models(svc: Service, req: Request) -> Response:
+    """GET /v1/models: base snapshots, their aliases and our fine-tuned models."""
+    data = [_base_model_obj(m) for m in (*BASE_MODELS, *ALIASES)]
+    data += [public(m) for m in svc.state.all("model") if not m.get("x_checkpoint")]
+    return Response.json({"object": "list", "data": data})
+
+
+def retrieve_model(svc: Service, req: Request, model: str) -> Response:
+    """GET /v1/models/{id}."""
+    if model in BASE_MODELS or model in ALIASES:
+        return Response.json(_base_model_obj(model))
+    obj = svc.state.get("model", model)
+    if obj is None:
+        raise not_found("model", model, "model")
+    return Response.json(public(obj))
+
+
+def delete_model(svc: Service, req: Request, model: str) -> Response:
+    """DELETE /v1/models/{id} (fine-tuned models only)."""
+    if model in BASE_MODELS or model in ALIASES:
+        raise ApiError(403, f"You cannot delete the base model '{model}'; only fine-tuned models can be deleted.", code="model_not_deletable")
+    obj = svc.state.get("model", model)
+    if obj is None:
+        raise not_found("model", model, "model")
+    svc.state.delete(model)
+    svc.state.delete_blob(obj["x_blob"])
+    svc.forget_model(model)
+    return Response.json({"id": model, "object": "model", "deleted": True})
+
+
+def model_exists(svc: Service, model: str) -> bool:
+    """True for a base model, an alias, or one of our fine-tuned/checkpoint models."""
+    return model in BASE_MODELS or model in ALIASES or svc.state.get("model", model) is not None
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+def _file_param(svc: Service, body: dict[str, Any], name: str, required: bool) -> str | None:
+    file_id = body.get(name)
+    if file_id is None and not required:
+        return None
+    if not isinstance(file_id, str) or not file_id:
+        raise ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+    obj = svc.state.get("file", file_id)
+    if obj is None:
+        raise ApiError(400, f"invalid {name}: {file_id} does not exist; upload it with purpose 'fine-tune' first.", param=name, code="invalid_file")
+    if obj["purpose"] != "fine-tune":
+        raise ApiError(400, f"invalid {name}: {file_id} has purpose '{obj['purpose']}', expected 'fine-tune'.", param=name, code="invalid_file_purpose")
+    return file_id
+
+
+def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The method type and the requested hyperparameters (``auto`` where unset)."""
+    method = body.get("method")
+    legacy = body.get("hyperparameters")
+    if method is None:
+        kind, requested = "supervised", legacy or {}
+    else:
+        if not isinstance(method, dict) or method.get("type") not in METHODS:
+            raise ApiError(400, "Invalid 'method.type': expected 'supervised' or 'dpo'.", param="method.type", code="invalid_value")
+        kind = method["type"]
+        requested = (method.get(kind) or {}).get("hyperparameters") or legacy or {}
+    if not isinstance(requested, dict):
+        raise ApiError(400, "Invalid hyperparameters: expected an object.", param="hyperparameters")
+    out: dict[str, Any] = {}
+    for key in _HP_KEYS[kind]:
+        value = requested.get(key, "auto")
+        ok = value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+        if key in ("n_epochs", "batch_size") and value != "auto":
+            ok = ok and isinstance(value, int) and value <= (50 if key == "n_epochs" else 256)
+        if not ok:
+            raise ApiError(400, f"Invalid hyperparameter '{key}': {value!r}; use 'auto' or a positive number.", param=f"hyperparameters.{key}", code="invalid_value")
+        out[key] = value
+    unknown = set(requested) - set(_HP_KEYS[kind])
+    if unknown:
+        raise ApiError(400, f"Unknown hyperparameter(s) for {kind}: {', '.join(sorted(unknown))}.", param="hyperparameters")
+    return kind, out
+
+
+def create_job(svc: Service, req: Request) -> Response:
+    """POST /v1/fine_tuning/jobs."""
+    body = req.json()
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    if not model_exists(svc, model):
+        raise ApiError(400, f"Model {model} is not available for fine-tuning or does not exist.", param="model", code="model_not_available")
+    training = _file_param(svc, body, "training_file", True)
+    validation = _file_param(svc, body, "validation_file", False)
+    kind, hps = _method(body)
+    suffix = body.get("suffix")
+    if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
+        raise ApiError(400, "Invalid 'suffix': up to 64 letters, digits, '-', '_' or '.'.", param="suffix", code="invalid_value")
+    seed = body.get("seed")
+    if seed is None:
+        seed = int.from_bytes(new_id("", 8).encode()[:4], "big") % 2**31
+    elif not isinstance(seed, int) or isinstance(seed, bool):
+        raise ApiError(400, "Invalid 'seed': expected an integer.", param="seed", code="invalid_value")
+    metadata = body.get("metadata")
+    if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise ApiError(400, "Invalid 'metadata': up to 16 string keys with string values.", param="metadata", code="invalid_value")
+    integrations = body.get("integrations")
+    if integrations is not None and not isinstance(integrations, list):
+        raise ApiError(400, "Invalid 'integrations': expected a list.", param="integrations", code="invalid_value")
+    job_id = new_id("ftjob-")
+    job = {
+        "id": job_id, "object": "fine_tuning.job", "created_at": svc.now(), "error": None,
+        "fine_tuned_model": None, "finished_at": None,
+        "hyperparameters": {k: v for k, v in hps.items() if k != "beta"},
+        "model": model, "organization_id": f"org-{ORG}", "result_files": [], "seed": seed,
+        "status": "validating_files", "trained_tokens": None, "training_file": training,
+        "validation_file": validation, "integrations": integrations, "metadata": metadata,
+        "estimated_finish": None, "user_provided_suffix": suffix,
+        "method": {"type": kind, kind: {"hyperparameters": hps}},
+        "x_last_step": 0, "x_total_steps": None,
+    }
+    svc.state.put("job", job)
+    add_event(svc, job_id, f"Created fine-tuning job: {job_id}")
+    svc.wake.set()
+    return Response.json(public(job))
+
+
+def add_event(svc: Service, job_id: str, message: str, *, level: str = "info", kind: str = "message", data: dict[str, Any] | None = None) -> None:
+    """Append an event to a job's log."""
+    svc.state.put("event", {"id": new_id("ftevent-"), "object": "fine_tuning.job.event", "created_at": svc.now(),
+                            "level": level, "message": message, "type": kind, "data": data or {}}, parent=job_id)
+
+
+def get_job(svc: Service, job_id: str) -> dict[str, Any]:
+    """The job (with private fields) or a 404."""
+    job = svc.state.get("job", job_id)
+    if job is None:
+        raise not_found("fine-tuning job", job_id)
+    return job
+
+
+def list_jobs(svc: Service, req: Request) -> Response:
+    """GET /v1/fine_tuning/jobs (newest first, ``metadata[k]=v`` filters)."""
+    where = {}
+    for key, value in req.query:
+        m = re.fullmatch(r"metadata\[(.+)\]", key)
+        if m:
+            where['$.metadata."' + m.group(1).replace('"', '\\"') + '"'] = value
+    items, more = svc.state.page("job", where=where, **paginate_args(req))
+    return Response.json({"object": "list", "data": [public(j) for j in items], "has_more": more})
+
+
+def retrieve_job(svc: Service, req: Request, job_id: str) -> Response:
+    """GET /v1/fine_tuning/jobs/{id}."""
+    return Response.json(public(get_job(svc, job_id)))
+
+
+def _transition(svc: Service, job_id: str, allowed: tuple[str, ...], new: str, verb: str) -> dict[str, Any]:
+    get_job(svc, job_id)
+    seen: dict[str, Any] = {}
+
+    def change(job: dict[str, Any]) -> dict[str, Any] | None:
+        seen.update(job)
+        if job["status"] not in allowed:
+            return None
+        return {**job, "status": new, "estimated_finish": None}
+
+    job = svc.state.mutate("job", job_id, change)
+    if job is None or seen.get("status") not in allowed:
+        raise ApiError(400, f"Cannot {verb} job {job_id}: its status is '{seen.get('status')}'.", param="job_id", code="invalid_job_status")
+    return job
+
+
+def cancel_job(svc: Service, req: Request, job_id: str) -> Response:
+    """POST /v1/fine_tuning/jobs/{id}/cancel."""
+    job = _transition(svc, job_id, ("validating_files", "queued", "running", "paused"), "cancelled", "cancel")
+    add_event(svc, job_id, "Fine-tuning job cancelled")
+    return Response.json(public(job))
+
+
+def pause_job(svc: Service, req: Request, job_id: str) -> Response:
+    """POST /v1/fine_tuning/jobs/{id}/pause."""
+    job = _transition(svc, job_id, ("validating_files", "queued", "running"), "paused", "pause")
+    add_event(svc, job_id, "Fine-tuning job paused")
+    return Response.json(public(job))
+
+
+def resume_job(svc: Service, req: Request, job_id: str) -> Response:
+    """POST /v1/fine_tuning/jobs/{id}/resume."""
+    job = _transition(svc, job_id, ("paused",), "queued", "resume")
+    job = svc.state.mutate("job", job_id, lambda j: {**j, "status": "validating_files" if j["x_total_steps"] is None else "queued"}) or job
+    add_event(svc, job_id, "Fine-tuning job resumed")
+    svc.wake.set()
+    return Response.json(public(job))
+
+
+def list_events(svc: Service, req: Request, job_id: str) -> Response:
+    """GET /v1/fine_tuning/jobs/{id}/events (newest first)."""
+    get_job(svc, job_id)
+    args = paginate_args(req)
+    args["order"] = "desc"
+    items, more = svc.state.page("event", parent=job_id, **args)
+    return Response.json({"object": "list", "data": items, "has_more": more})
+
+
+def list_checkpoints(svc: Service, req: Request, job_id: str) -> Response:
+    """GET /v1/fine_tuning/jobs/{id}/checkpoints (newest first)."""
+    get_job(svc, job_id)
+    args = paginate_args(req, default_limit=10)
+    args["order"] = "desc"
+    items, more = svc.state.page("checkpoint", parent=job_id, **args)
+    return Response.json(list_body(items, more))
