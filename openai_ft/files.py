@@ -33,6 +33,7 @@ from openai_ft.errors import (
 if TYPE_CHECKING:
     import openai
 
+    from openai_ft.config import BackendSettings
     from openai_ft.store import Ledger
 
 MB = 1024 * 1024
@@ -107,7 +108,7 @@ def check_data(path: Path, *, method: str, model: str | None, force: bool) -> tu
 def upload(
     paths: Sequence[str | Path] | str | Path,
     *,
-    backend: str | None = None,
+    backend: str | BackendSettings | None = None,
     purpose: str = "fine-tune",
     force: bool = False,
     client: openai.OpenAI | None = None,
@@ -124,10 +125,10 @@ def upload(
 ) -> list[UploadResult]:
     """Validate and upload files, reusing the recorded file id when the same bytes were sent."""
     from openai_ft.client import make_client
-    from openai_ft.config import resolve_backend
+    from openai_ft.config import BackendSettings, resolve_backend
     from openai_ft.store import Ledger
 
-    settings = resolve_backend(backend)
+    settings = backend if isinstance(backend, BackendSettings) else resolve_backend(backend)
     cli = client or make_client(settings)
     book = ledger or Ledger()
     key = settings.name
