@@ -1,0 +1,4 @@
+"""Evaluate models on held-out chat examples: async paced runner, scorers, statistics, batch path.
+
+The public entry point is :func:`openai_ft.evaluate.api.evaluate` (``openai_ft.evaluate(...)``).
+"""

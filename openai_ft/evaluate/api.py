@@ -1,0 +1,199 @@
+"""``openai_ft.evaluate(...)``: run models over an eval set, score, compare, save the run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openai_ft.config import BackendSettings, resolve_backend
+from openai_ft.errors import UsageError
+from openai_ft.evaluate import judge as judging
+from openai_ft.evaluate.cache import Answer, AnswerCache, open_ledger, request_hash
+from openai_ft.evaluate.data import Example, estimate_tokens, load_examples, request_body
+from openai_ft.evaluate.runner import Call, ProgressFn, Runner, RunOptions
+from openai_ft.evaluate.runs import new_run_id, save_run
+from openai_ft.evaluate.scorers import Scorer, as_scorer
+from openai_ft.evaluate.summary import score_column, summarize
+from openai_ft.store import Ledger
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ScorerLike = Scorer | str | Callable[[str, str], float | bool]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The per-example results (one row per example and model) and the summary dict."""
+
+    run_id: str
+    results: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def resolve_models(models: Sequence[str], backend: str, ledger: Ledger | None) -> list[str]:
+    """Expand ``@latest`` to the latest fine-tuned model of the backend."""
+    out: list[str] = []
+    for m in models:
+        if m == "@latest":
+            from openai_ft.jobs import latest_model
+
+            found = latest_model(backend, ledger=ledger)
+            if not found:
+                raise UsageError(
+                    f"--model @latest: no succeeded fine-tuning job on backend {backend!r} yet",
+                    tip="train one with `openai-ft train`, or name the model",
+                )
+            m = found
+        out.append(m)
+    if not out:
+        raise UsageError("no model to evaluate", tip="pass --model MODEL (several allowed)")
+    return out
+
+
+def _cost(model: str, prompt: int, completion: int, batch: bool = False) -> float:
+    from openai_ft.catalog import inference_cost
+
+    return inference_cost(model, prompt, completion, batch=batch)
+
+
+def evaluate(
+    data: str | Path | Sequence[Example], models: Sequence[str], **kwargs: Any
+) -> EvalResult:
+    """Evaluate ``models`` on ``data`` (chat JSONL); see :func:`evaluate_async` for options."""
+    return asyncio.run(evaluate_async(data, models, **kwargs))
+
+
+async def evaluate_async(
+    data: str | Path | Sequence[Example],
+    models: Sequence[str],
+    *,
+    scorers: Sequence[ScorerLike] = ("exact",),
+    settings: BackendSettings | None = None,
+    client: Any = None,
+    ledger: Ledger | None = None,
+    temperature: float | None = None,
+    max_completion_tokens: int | None = None,
+    seed: int | None = None,
+    n: int | None = None,
+    options: RunOptions | None = None,
+    batch: bool = False,
+    rubric: str = judging.DEFAULT_RUBRIC,
+    on_progress: ProgressFn | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    run_id: str | None = None,
+    save: bool = True,
+) -> EvalResult:
+    """Answer every example with every model, score, compare paired, and save the run.
+
+    Scorers are names (``"exact"``, ``"numeric:0.01"``...), :class:`Scorer` objects or plain
+    ``fn(prediction, reference) -> float | bool`` functions. Answers come from the ledger when
+    present; only missing ones are sent.
+    """
+    examples = list(data) if not isinstance(data, str | Path) else load_examples(data)
+    s = settings or resolve_backend()
+    led = open_ledger(ledger)
+    models = resolve_models(models, s.name, led)
+    scorer_objs = [as_scorer(x) for x in scorers]
+    if not scorer_objs:
+        raise UsageError("no scorer chosen", tip="pass --scorer exact (several allowed)")
+    opts = options or RunOptions()
+    sampling = {"temperature": temperature, "max_completion_tokens": max_completion_tokens,
+                "seed": seed, "n": n}  # fmt: skip
+    if client is None:
+        from openai_ft.client import make_async_client
+
+        client = make_async_client(s, max_retries=0, max_connections=max(opts.concurrency, 1))
+    cache = AnswerCache(led, s.name)
+    bodies = [request_body(ex, sampling) for ex in examples]
+    keys = [request_hash(b) for b in bodies]
+    calls = [
+        Call(m, b, k, estimate_tokens(b)) for m in models for b, k in zip(bodies, keys, strict=True)
+    ]
+    timing = {"clock": clock, "sleep": sleep, "on_progress": on_progress}
+    if batch:
+        from openai_ft.evaluate.batch import run_batch
+
+        answers = await run_batch(client, calls, cache, retry_errors=opts.retry_errors,
+                                  clock=clock, sleep=sleep, on_progress=on_progress)  # fmt: skip
+    else:
+        answers = await Runner(client, cache, opts, cost=_cost, **timing).run(calls)  # type: ignore[arg-type]
+    rows = _rows(examples, models, keys, answers, scorer_objs)
+    for sc in scorer_objs:
+        if sc.judge_model:
+            await _judge(sc, rows, rubric, client, cache, opts, timing)
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    rid = run_id or new_run_id()
+    summary = summarize(frame, models, scorer_objs, rid)
+    from openai_ft.catalog import PRICE_TABLE_DATE
+
+    summary.update({"backend": s.name, "price_table_date": PRICE_TABLE_DATE, "batch": batch})
+    if save:
+        config = {"data": str(data) if isinstance(data, str | Path) else None, "models": models,
+                  "scorers": [x.name for x in scorer_objs], "sampling": sampling, "batch": batch}  # fmt: skip
+        save_run(rid, frame, summary, config, s.name, led)
+    return EvalResult(rid, frame, summary)
+
+
+def _rows(
+    examples: Sequence[Example],
+    models: Sequence[str],
+    keys: Sequence[str],
+    answers: dict[tuple[str, str], Answer],
+    scorers: Sequence[Scorer],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for model in models:
+        for i, (ex, key) in enumerate(zip(examples, keys, strict=True)):
+            a = answers.get((model, key)) or Answer("error", error="no answer")
+            row: dict[str, Any] = {
+                "example": i, "line": ex.line, "model": model, "question": ex.question,
+                "reference": ex.reference, "prediction": a.texts[0] if a.texts else None,
+                "status": a.status, "error": a.error, "prompt_tokens": a.prompt_tokens,
+                "completion_tokens": a.completion_tokens, "batch": a.batch,
+                "cost_usd": _cost(model, a.prompt_tokens, a.completion_tokens, a.batch),
+                "request_hash": key,
+            }  # fmt: skip
+            for sc in scorers:
+                if sc.judge_model or not a.ok or not a.texts:
+                    row[score_column(sc.name)] = None
+                elif sc.classification:
+                    row[score_column(sc.name)] = sc(a.texts[0], ex.reference)
+                else:  # with --n, an example's score is the mean over its samples
+                    row[score_column(sc.name)] = sum(sc(t, ex.reference) for t in a.texts) / len(
+                        a.texts
+                    )
+            rows.append(row)
+    return rows
+
+
+async def _judge(
+    sc: Scorer,
+    rows: list[dict[str, Any]],
+    rubric: str,
+    client: Any,
+    cache: AnswerCache,
+    opts: RunOptions,
+    timing: dict[str, Any],
+) -> None:
+    assert sc.judge_model is not None
+    todo = {
+        i: judging.judge_call(
+            sc.judge_model, r["question"], r["reference"], r["prediction"], rubric
+        )
+        for i, r in enumerate(rows)
+        if r["status"] == "ok"
+    }
+    answers = await Runner(client, cache, opts, cost=_cost, **timing).run(list(todo.values()))
+    col = score_column(sc.name)
+    for i, call in todo.items():
+        a = answers.get((call.model, call.key))
+        score = judging.parse_judge_score(a.texts[0]) if a and a.ok and a.texts else None
+        rows[i][col] = score

@@ -1,0 +1,222 @@
+"""The async request runner: bounded concurrency, client-side pacing, our own 429/5xx handling
+(the SDK runs with ``max_retries=0`` so retries never multiply), and every answer written to the
+ledger the moment it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from openai_ft.evaluate.cache import Answer, AnswerCache
+from openai_ft.evaluate.pacing import Pacer, retry_after
+from openai_ft.evaluate.scorers import message_text
+
+MAX_ATTEMPTS = 6  # for 5xx and connection errors; 429s wait as the service says, up to 50 times
+MAX_THROTTLES = 50
+
+
+@dataclass(frozen=True)
+class Call:
+    """One chat completion to make: the model, the request body (without model) and its key."""
+
+    model: str
+    body: dict[str, Any]
+    key: str
+    tokens: int = 0  # estimated prompt + completion tokens, for --tpm pacing
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run, handed to the progress callback after every answer."""
+
+    total: int
+    done: int
+    cached: int
+    errors: int
+    requests: int
+    throttled: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Requests sent per second so far."""
+        return self.requests / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current pace (None before the first answer)."""
+        fresh = self.done - self.cached
+        if fresh <= 0 or self.elapsed <= 0:
+            return None
+        return (self.total - self.done) * self.elapsed / fresh
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: concurrency, limits, and whether stored failures are tried again."""
+
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    retry_errors: bool = False
+    max_attempts: int = MAX_ATTEMPTS
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def answer_from_response(data: dict[str, Any]) -> Answer:
+    """An Answer from a chat completion body (the dict the API returned)."""
+    usage = data.get("usage") or {}
+    texts = tuple(message_text(c.get("message") or {}) for c in data.get("choices") or [])
+    return Answer(
+        "ok",
+        texts,
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+        response=data,
+    )
+
+
+class Runner:
+    """Sends calls that have no stored answer; see :func:`run_calls`."""
+
+    def __init__(
+        self,
+        client: Any,
+        cache: AnswerCache,
+        options: RunOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_progress: ProgressFn | None = None,
+        cost: Callable[[str, int, int], float] | None = None,
+    ) -> None:
+        # Our loop retries; a retrying SDK underneath would multiply attempts.
+        self.client = client.with_options(max_retries=0)
+        self.cache = cache
+        self.options = options
+        self.clock = clock
+        self.sleep = sleep
+        self.on_progress = on_progress
+        self.cost = cost or (lambda model, p, c: 0.0)
+        self.pacer = Pacer(options.rpm, options.tpm, clock=clock)
+        self._stats = dict(done=0, cached=0, errors=0, requests=0, pt=0, ct=0)
+        self._usd = 0.0
+        self._total = 0
+        self._start = 0.0
+
+    def _progress(self) -> Progress:
+        s = self._stats
+        return Progress(
+            self._total, s["done"], s["cached"], s["errors"], s["requests"],
+            self.pacer.throttled, s["pt"], s["ct"], self._usd, self.clock() - self._start,
+        )  # fmt: skip
+
+    def _count(self, model: str, answer: Answer, cached: bool) -> None:
+        s = self._stats
+        s["done"] += 1
+        s["cached"] += int(cached)
+        s["errors"] += int(not answer.ok)
+        s["pt"] += answer.prompt_tokens
+        s["ct"] += answer.completion_tokens
+        self._usd += self.cost(model, answer.prompt_tokens, answer.completion_tokens)
+        if self.on_progress:
+            self.on_progress(self._progress())
+
+    async def run(self, calls: Sequence[Call]) -> dict[tuple[str, str], Answer]:
+        """Answer every call (from the ledger or the service); returns (model, key) -> Answer."""
+        unique = list({(c.model, c.key): c for c in calls}.values())
+        self._total, self._start = len(unique), self.clock()
+        results: dict[tuple[str, str], Answer] = {}
+        by_model: dict[str, list[Call]] = {}
+        for c in unique:
+            by_model.setdefault(c.model, []).append(c)
+        pending: list[Call] = []
+        for model, group in by_model.items():
+            stored = self.cache.get_many(model, [c.key for c in group])
+            for c in group:
+                a = stored.get(c.key)
+                if a is not None and (a.ok or not self.options.retry_errors):
+                    results[(model, c.key)] = a
+                    self._count(model, a, cached=True)
+                else:
+                    pending.append(c)
+        queue: asyncio.Queue[Call] = asyncio.Queue()
+        for c in pending:
+            queue.put_nowait(c)
+
+        async def worker() -> None:
+            while not queue.empty():
+                call = queue.get_nowait()
+                answer = await self._send(call)
+                results[(call.model, call.key)] = answer
+                self._count(call.model, answer, cached=False)
+
+        workers = max(1, min(self.options.concurrency, len(pending)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return results
+
+    async def _send(self, call: Call) -> Answer:
+        import openai
+
+        failures = throttles = 0
+        while True:
+            wait = self.pacer.reserve(call.tokens)
+            if wait > 0:
+                await self.sleep(wait)
+            self._stats["requests"] += 1
+            try:
+                raw = await self.client.chat.completions.with_raw_response.create(
+                    model=call.model, **call.body
+                )
+                data = raw.parse().model_dump(exclude_none=True)
+            except openai.APIStatusError as exc:
+                headers = dict(exc.response.headers)
+                self.pacer.observe(headers)
+                self.cache.log_send(call.model, call.key, exc.status_code)
+                if exc.status_code == 429 and throttles < MAX_THROTTLES:
+                    throttles += 1
+                    await self.sleep(self.pacer.throttle(headers, throttles))
+                    continue
+                failures += 1
+                retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
+                if retryable and failures < self.options.max_attempts:
+                    await self.sleep(retry_after(headers, failures))
+                    continue
+                return self._fail(call, f"HTTP {exc.status_code}: {exc.message}")
+            except (openai.APIConnectionError, openai.APIResponseValidationError) as exc:
+                self.cache.log_send(call.model, call.key, None)
+                failures += 1
+                if failures < self.options.max_attempts:
+                    await self.sleep(retry_after({}, failures))
+                    continue
+                return self._fail(call, f"{type(exc).__name__}: {exc}")
+            self.pacer.observe(dict(raw.headers))
+            self.cache.log_send(call.model, call.key, raw.status_code)
+            answer = answer_from_response(data)
+            self.cache.put(call.model, call.key, answer)
+            return answer
+
+    def _fail(self, call: Call, message: str) -> Answer:
+        answer = Answer("error", error=message)
+        self.cache.put(call.model, call.key, answer)
+        return answer
+
+
+async def run_calls(
+    client: Any,
+    calls: Sequence[Call],
+    cache: AnswerCache,
+    options: RunOptions | None = None,
+    **kwargs: Any,
+) -> dict[tuple[str, str], Answer]:
+    """Answer ``calls`` through ``client`` (an AsyncOpenAI), reusing and filling the ledger."""
+    return await Runner(client, cache, options or RunOptions(), **kwargs).run(calls)

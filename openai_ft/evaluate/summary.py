@@ -1,0 +1,133 @@
+"""From per-example results to the summary: scores with CIs, paired comparisons, cost,
+classification metrics and the worst examples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from openai_ft.evaluate import stats
+from openai_ft.evaluate.scorers import Scorer, normalize
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCORE_PREFIX = "score:"
+WORST = 5
+
+
+def score_column(name: str) -> str:
+    """The results column that holds a scorer's per-example score."""
+    return SCORE_PREFIX + name
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else round(float(x), 6)
+
+
+def canonical_label(prediction: str, labels: Sequence[str]) -> str:
+    """Map a predicted label onto a reference label when they match after normalisation."""
+    norm = {normalize(label): label for label in labels}
+    return norm.get(normalize(prediction), prediction.strip())
+
+
+def summarize(
+    frame: pd.DataFrame, models: Sequence[str], scorers: Sequence[Scorer], run_id: str
+) -> dict[str, Any]:
+    """The run summary (the ``--json`` shape plus classification and worst-example details)."""
+    out: dict[str, Any] = {"run": run_id, "models": [], "comparisons": [], "classification": {}}
+    by_model = {m: frame[frame["model"] == m].set_index("example").sort_index() for m in models}
+    for model in models:
+        rows = by_model[model]
+        answered = int((rows["status"] == "ok").sum())
+        entry: dict[str, Any] = {
+            "model": model,
+            "examples": len(rows),
+            "answered": answered,
+            "failed": len(rows) - answered,
+            "scores": {},
+            "cost_usd": round(float(rows["cost_usd"].sum()), 6),
+            "prompt_tokens": int(rows["prompt_tokens"].sum()),
+            "completion_tokens": int(rows["completion_tokens"].sum()),
+        }
+        for sc in scorers:
+            values = rows[score_column(sc.name)].dropna().to_numpy(float)
+            mean, lo, hi = stats.bootstrap_ci(values)
+            entry["scores"][sc.name] = {"mean": _num(mean), "ci95": [_num(lo), _num(hi)]}
+            if sc.classification:
+                ok = rows[rows["status"] == "ok"]
+                refs = [str(r) for r in ok["reference"]]
+                labels = sorted(set(frame["reference"].astype(str)))
+                preds = [canonical_label(str(p), labels) for p in ok["prediction"]]
+                rep = stats.classification_report(preds, refs, labels)
+                out["classification"].setdefault(sc.name, {})[model] = {
+                    "labels": list(rep.labels),
+                    "accuracy": _num(rep.accuracy),
+                    "macro_f1": _num(rep.macro_f1),
+                    "per_class": {
+                        label: {
+                            "precision": round(rep.precision[label], 6),
+                            "recall": round(rep.recall[label], 6),
+                            "f1": round(rep.f1[label], 6),
+                            "support": rep.support[label],
+                        }
+                        for label in rep.labels
+                    },
+                    "confusion": [list(r) for r in rep.confusion],
+                }
+        out["models"].append(entry)
+    base = models[0]
+    for model in models[1:]:
+        for sc in scorers:
+            col = score_column(sc.name)
+            pair = by_model[model][[col]].join(by_model[base][[col]], rsuffix="_base").dropna()
+            if pair.empty:
+                continue
+            c = stats.compare(
+                model, base, sc.name, pair[col].to_numpy(float),
+                pair[col + "_base"].to_numpy(float), binary=sc.binary,
+            )  # fmt: skip
+            out["comparisons"].append(
+                {
+                    "model": model,
+                    "vs": base,
+                    "scorer": sc.name,
+                    "diff": _num(c.diff),
+                    "ci95": [_num(c.ci95[0]), _num(c.ci95[1])],
+                    "p_value": _num(c.p_value),
+                    "wins": c.wins,
+                    "ties": c.ties,
+                    "losses": c.losses,
+                    "test": c.test,
+                    "examples": len(pair),
+                }
+            )
+    out["worst"] = worst_examples(frame, models[-1], scorers)
+    return out
+
+
+def worst_examples(
+    frame: pd.DataFrame, model: str, scorers: Sequence[Scorer], k: int = WORST
+) -> list[dict[str, Any]]:
+    """The ``k`` lowest-scoring examples of ``model`` on the first scorer (failures first)."""
+    if not scorers:
+        return []
+    col = score_column(scorers[0].name)
+    rows = frame[frame["model"] == model].copy()
+    rows["_key"] = rows[col].fillna(-1.0)
+    rows = rows.sort_values(["_key", "example"]).head(k)
+    rows = rows[rows["_key"] < 1.0]
+    return [
+        {
+            "example": int(r["example"]),
+            "line": int(r["line"]),
+            "question": str(r["question"])[:300],
+            "reference": str(r["reference"])[:300],
+            "prediction": str(r["prediction"])[:300] if r["status"] == "ok" else None,
+            "error": r["error"] if r["status"] != "ok" else None,
+            "score": None if r[col] != r[col] else float(r[col]),
+        }
+        for _, r in rows.iterrows()
+    ]
