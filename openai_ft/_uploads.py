@@ -140,12 +140,20 @@ def chunked_upload(
     progress = _Progress(report, sum(sizes[i] for i in done))
     todo = [i for i in range(n_parts) if i not in done]
 
+    failed = threading.Event()
+
     def send(idx: int) -> None:
+        if failed.is_set():
+            return  # another part failed: stop here, what was sent is recorded
         with path.open("rb") as fh:
             fh.seek(idx * part_size)
             data = fh.read(part_size)
         counting = Counting(data, lambda pos: progress.part(idx, pos))
-        part = client.uploads.parts.create(upload_id, data=counting)
+        try:
+            part = client.uploads.parts.create(upload_id, data=counting)
+        except BaseException:
+            failed.set()
+            raise
         ledger.execute(
             "INSERT OR REPLACE INTO upload_parts (upload_id, idx, part_id) VALUES (?, ?, ?)",
             (upload_id, idx, part.id),
