@@ -40,10 +40,22 @@ ITEMS = [
     ("smart watch", "智能手表"),
 ]
 
-COMPANIES = ["杭州云帆科技有限公司", "Northwind Traders LLC", "深圳星河贸易有限公司", "Blue Harbor GmbH"]
+COMPANIES = [
+    "杭州云帆科技有限公司",
+    "Northwind Traders LLC",
+    "深圳星河贸易有限公司",
+    "Blue Harbor GmbH",
+]
 
 # (correct, slip) pairs: common Chinese input-method mistakes.
-HOMOPHONES = [("已经", "以经"), ("的", "得"), ("在", "再"), ("账", "帐"), ("收到", "受到"), ("怎么", "怎莫")]
+HOMOPHONES = [
+    ("已经", "以经"),
+    ("的", "得"),
+    ("在", "再"),
+    ("账", "帐"),
+    ("收到", "受到"),
+    ("怎么", "怎莫"),
+]
 
 EN: dict[str, list[str]] = {
     "shipping_status": [
@@ -284,7 +296,10 @@ ZH: dict[str, list[str]] = {
 }
 
 MIXED: dict[str, list[str]] = {
-    "shipping_status": ["我的order {oid} 还没到，tracking一直没更新", "package 到哪了？等了{days}天"],
+    "shipping_status": [
+        "我的order {oid} 还没到，tracking一直没更新",
+        "package 到哪了？等了{days}天",
+    ],
     "refund_request": ["请尽快refund，{item}质量太差", "refund 什么时候到账？{oid}"],
     "cancel_order": ["麻烦 cancel 一下 {oid}", "order 下错了，please cancel"],
     "change_address": ["address 写错了，要改成{city}", "能update一下收货地址吗？{oid}"],
@@ -301,12 +316,28 @@ MIXED: dict[str, list[str]] = {
 
 # (language, template, plausible labels - the first is the most likely reading).
 AMBIGUOUS: list[tuple[str, str, list[str]]] = [
-    ("en", "The {item} arrived broken and I just want my money back.", ["damaged_item", "refund_request"]),
+    (
+        "en",
+        "The {item} arrived broken and I just want my money back.",
+        ["damaged_item", "refund_request"],
+    ),
     ("en", "I was charged twice, please refund one of them.", ["payment_failed", "refund_request"]),
     ("en", "Can I cancel {oid} and get my money back?", ["cancel_order", "refund_request"]),
-    ("en", "The {item} broke after a week, can I send it back?", ["damaged_item", "return_item", "warranty_claim"]),
-    ("en", "my package says delivered but it's not here, can I get reimbursed?", ["shipping_status", "refund_request"]),
-    ("en", "If {oid} hasn't left yet, change where it goes or just stop it.", ["change_address", "cancel_order"]),
+    (
+        "en",
+        "The {item} broke after a week, can I send it back?",
+        ["damaged_item", "return_item", "warranty_claim"],
+    ),
+    (
+        "en",
+        "my package says delivered but it's not here, can I get reimbursed?",
+        ["shipping_status", "refund_request"],
+    ),
+    (
+        "en",
+        "If {oid} hasn't left yet, change where it goes or just stop it.",
+        ["change_address", "cancel_order"],
+    ),
     ("zh", "收到就是坏的，直接退款吧，{item}", ["damaged_item", "refund_request"]),
     ("zh", "还没发货的话能改地址吗，不行就取消{oid}", ["change_address", "cancel_order"]),
     ("zh", "登录不上所以用不了积分", ["account_access", "loyalty_points"]),
@@ -315,60 +346,106 @@ AMBIGUOUS: list[tuple[str, str, list[str]]] = [
 
 REPLIES: dict[str, dict[str, list[str]]] = {
     "shipping_status": {
-        "en": ["I've checked {oid}: it's with the courier and should arrive within 2 business days.",
-               "Your parcel is in transit; I've sent you the live tracking link by email."],
-        "zh": ["已为您查询{oid}，包裹正在派送中，预计两个工作日内送达。", "包裹在运输途中，物流链接已发送到您的邮箱。"],
+        "en": [
+            "I've checked {oid}: it's with the courier and should arrive within 2 business days.",
+            "Your parcel is in transit; I've sent you the live tracking link by email.",
+        ],
+        "zh": [
+            "已为您查询{oid}，包裹正在派送中，预计两个工作日内送达。",
+            "包裹在运输途中，物流链接已发送到您的邮箱。",
+        ],
     },
     "refund_request": {
-        "en": ["I've issued the refund; it will reach your card in 3-5 business days.",
-               "Your refund for {oid} is approved and on its way back to the original payment method."],
+        "en": [
+            "I've issued the refund; it will reach your card in 3-5 business days.",
+            "Your refund for {oid} is approved and on its way back to the original payment method.",
+        ],
         "zh": ["退款已提交，3-5个工作日内退回原支付账户。", "{oid}的退款已审核通过，将原路退回。"],
     },
     "cancel_order": {
-        "en": ["Done - {oid} is cancelled and you won't be charged.", "I've cancelled that purchase before it shipped."],
+        "en": [
+            "Done - {oid} is cancelled and you won't be charged.",
+            "I've cancelled that purchase before it shipped.",
+        ],
         "zh": ["已为您取消{oid}，不会产生扣款。", "订单已在发货前取消。"],
     },
     "change_address": {
-        "en": ["I've updated the delivery address on {oid}.", "The courier now has your new address in {city}."],
+        "en": [
+            "I've updated the delivery address on {oid}.",
+            "The courier now has your new address in {city}.",
+        ],
         "zh": ["{oid}的收货地址已修改。", "已通知快递改派到您的新地址。"],
     },
     "invoice_request": {
-        "en": ["I've emailed the invoice for {oid} as a PDF.", "You can download the invoice under Orders > Documents."],
+        "en": [
+            "I've emailed the invoice for {oid} as a PDF.",
+            "You can download the invoice under Orders > Documents.",
+        ],
         "zh": ["{oid}的电子发票已发送到您的邮箱。", "发票可在“我的订单-发票”中下载。"],
     },
     "return_item": {
-        "en": ["I've emailed you a prepaid return label; drop the {item} at any post office.",
-               "Your return is open: pack the {item} and use the label we sent."],
-        "zh": ["退货申请已通过，请用我们发送的免费面单寄回{item}。", "已为您开通退货，寄回后尽快处理。"],
+        "en": [
+            "I've emailed you a prepaid return label; drop the {item} at any post office.",
+            "Your return is open: pack the {item} and use the label we sent.",
+        ],
+        "zh": [
+            "退货申请已通过，请用我们发送的免费面单寄回{item}。",
+            "已为您开通退货，寄回后尽快处理。",
+        ],
     },
     "damaged_item": {
-        "en": ["Sorry about that! A replacement {item} ships today, no need to return the damaged one.",
-               "Please send a photo of the damage and we'll replace it right away."],
-        "zh": ["非常抱歉，新的{item}今天为您补发，坏的无需寄回。", "请拍照发给我们，核实后立即补发。"],
+        "en": [
+            "Sorry about that! A replacement {item} ships today, no need to return the damaged one.",
+            "Please send a photo of the damage and we'll replace it right away.",
+        ],
+        "zh": [
+            "非常抱歉，新的{item}今天为您补发，坏的无需寄回。",
+            "请拍照发给我们，核实后立即补发。",
+        ],
     },
     "payment_failed": {
-        "en": ["The failed attempt was only an authorisation hold; it drops off in a few days.",
-               "Please retry with another card; the declined charge was not captured."],
-        "zh": ["失败的扣款只是预授权，几天内会自动退回。", "请换一张卡重试，被拒的款项不会实际扣除。"],
+        "en": [
+            "The failed attempt was only an authorisation hold; it drops off in a few days.",
+            "Please retry with another card; the declined charge was not captured.",
+        ],
+        "zh": [
+            "失败的扣款只是预授权，几天内会自动退回。",
+            "请换一张卡重试，被拒的款项不会实际扣除。",
+        ],
     },
     "account_access": {
-        "en": ["I've sent a fresh password-reset link; it's valid for 30 minutes.", "Your account is unlocked; please set a new password."],
+        "en": [
+            "I've sent a fresh password-reset link; it's valid for 30 minutes.",
+            "Your account is unlocked; please set a new password.",
+        ],
         "zh": ["已重新发送重置密码链接，30分钟内有效。", "账号已解锁，请设置新密码。"],
     },
     "discount_code": {
-        "en": ["I've applied the discount manually and refunded the difference.", "That code has expired, but here's a new one: THANKS10."],
+        "en": [
+            "I've applied the discount manually and refunded the difference.",
+            "That code has expired, but here's a new one: THANKS10.",
+        ],
         "zh": ["已为您手动补上优惠，差价将退回。", "该优惠码已过期，为您补发一张新券：THANKS10。"],
     },
     "product_availability": {
-        "en": ["The {item} is due back in stock next week; I can notify you.", "It's available in the size you asked for - I've reserved one."],
+        "en": [
+            "The {item} is due back in stock next week; I can notify you.",
+            "It's available in the size you asked for - I've reserved one.",
+        ],
         "zh": ["{item}预计下周到货，到货后通知您。", "您要的规格有现货，已为您预留。"],
     },
     "warranty_claim": {
-        "en": ["Your {item} is under warranty; I've opened a repair ticket.", "That's covered - we'll send a courier to collect the {item}."],
+        "en": [
+            "Your {item} is under warranty; I've opened a repair ticket.",
+            "That's covered - we'll send a courier to collect the {item}.",
+        ],
         "zh": ["{item}在保修期内，已为您创建维修单。", "属于保修范围，快递员会上门取件。"],
     },
     "loyalty_points": {
-        "en": ["I've added the missing points to your balance.", "Points post 14 days after delivery; yours are on the way."],
+        "en": [
+            "I've added the missing points to your balance.",
+            "Points post 14 days after delivery; yours are on the way.",
+        ],
         "zh": ["缺少的积分已为您补上。", "积分在签收14天后到账，请耐心等待。"],
     },
 }

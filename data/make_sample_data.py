@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _sample_templates import (  # noqa: E402
+from _sample_chat import make_chat_examples, make_dpo_examples
+from _sample_templates import (
     AMBIGUOUS,
     COMPANIES,
     EN,
@@ -32,7 +33,6 @@ from _sample_templates import (  # noqa: E402
     REPLIES,
     ZH,
 )
-from _sample_chat import make_chat_examples, make_dpo_examples  # noqa: E402
 
 SEED = 20250414
 N_ROWS = 880
@@ -136,7 +136,9 @@ def make_tickets(seed: int = SEED, n_rows: int = N_ROWS) -> list[dict[str, str]]
         if rng.random() < 0.06:
             options = [a for a in AMBIGUOUS if a[0] == ("en" if lang == "en" else "zh")]
             _, template, labels = rng.choice(options)
-            intent = rng.choices(labels, weights=[0.6] + [0.4 / (len(labels) - 1)] * (len(labels) - 1))[0]
+            intent = rng.choices(
+                labels, weights=[0.6] + [0.4 / (len(labels) - 1)] * (len(labels) - 1)
+            )[0]
         else:
             intent = rng.choices(INTENTS, weights=weights)[0]
             template = rng.choice(table[intent])

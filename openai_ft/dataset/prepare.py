@@ -1,0 +1,250 @@
+"""``prepare``: a table of examples -> validated train/validation/test JSONL + manifest.json.
+
+    read (load.py) -> map rows (mapping.py) -> drop empty rows -> de-duplicate -> split (split.py)
+    -> validate every split (validate.py) -> write all files, each atomically, manifest last
+
+Nothing is written unless every step succeeded: bad input raises InputError (exit 2), output that
+would not pass ``validate`` raises DataError (exit 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openai_ft._atomic import atomic_writer
+from openai_ft.catalog import DEFAULT_MODEL
+from openai_ft.dataset import load
+from openai_ft.dataset.mapping import (
+    Example,
+    check_columns,
+    make_mapping,
+    map_row,
+    passthrough_method,
+)
+from openai_ft.dataset.split import SPLITS, check_sizes, deduplicate, label_of, split_examples
+from openai_ft.errors import DataError
+
+if TYPE_CHECKING:
+    from openai_ft.dataset.validate import ValidationReport
+
+__all__ = ["PrepareResult", "ProgressEvent", "prepare"]
+
+# Held-out splits are not trained on, so the 10-example minimum of a training file does not apply.
+_HELD_OUT_OK = frozenset({"too_few_examples"})
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress of one stage (``read``, ``validate``, ``write``); ``total`` is None when unknown."""
+
+    stage: str
+    done: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What ``prepare`` wrote: file paths, rows per split, dropped rows, manifest and reports."""
+
+    out_dir: Path
+    files: dict[str, Path]
+    counts: dict[str, int]
+    dropped_empty: int
+    dropped_duplicates: int
+    manifest: dict[str, Any]
+    reports: dict[str, ValidationReport] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` shape: the manifest plus the file paths and every split's report."""
+        return {
+            "out_dir": str(self.out_dir),
+            "files": {k: str(v) for k, v in self.files.items()},
+            **self.manifest,
+            "reports": {k: r.to_dict() for k, r in self.reports.items()},
+        }
+
+
+def _count_lines(path: Path, fmt: str) -> int | None:
+    """A cheap row count for the progress bar (text formats only; one pass over the bytes)."""
+    if fmt not in ("csv", "tsv", "jsonl"):
+        return None
+    with contextlib.suppress(OSError), path.open("rb") as fh:
+        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        return max(lines - (1 if fmt != "jsonl" else 0), 0)
+    return None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_reports(reports: dict[str, ValidationReport], where: dict[str, list[str]]) -> None:
+    """Refuse invalid output: the first blocking error, traced back to its source row."""
+    for name, report in reports.items():
+        blocking = [e for e in report.errors if name == "train" or e.code not in _HELD_OUT_OK]
+        if not blocking:
+            continue
+        issue = blocking[0]
+        if issue.line is not None and 0 < issue.line <= len(where[name]):
+            at = where[name][issue.line - 1]
+        else:
+            at = f"{name} split"
+        more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        raise DataError(
+            f"{at}: the prepared {name} data would be invalid: {issue.message}{more}; nothing was written",
+            tip="fix the source rows, or run `openai-ft validate` on a prepared file for the full list",
+        )
+
+
+def prepare(
+    input: str | Path,
+    *,
+    out_dir: str | Path,
+    user: str | None = None,
+    assistant: str | None = None,
+    system: str | None = None,
+    system_col: str | None = None,
+    template: str | None = None,
+    prompt: str | None = None,
+    chosen: str | None = None,
+    rejected: str | None = None,
+    fmt: str | None = None,
+    sheet: str | int | None = None,
+    val_size: float = 0.1,
+    test_size: float = 0.1,
+    seed: int = 42,
+    model: str = DEFAULT_MODEL,
+    progress: Callable[[ProgressEvent], None] | None = None,
+) -> PrepareResult:
+    """Turn a table into validated ``train/validation/test.jsonl`` and ``manifest.json`` in out_dir."""
+    from openai_ft.dataset.validate import validate_examples
+
+    emit = progress or (lambda event: None)
+    mapping = make_mapping(
+        user=user,
+        assistant=assistant,
+        system=system,
+        system_col=system_col,
+        template=template,
+        prompt=prompt,
+        chosen=chosen,
+        rejected=rejected,
+    )
+    check_sizes(val_size, test_size)
+    src = Path(input)
+    kind = load.detect_format(src, fmt)
+    total = _count_lines(src, kind) if src.is_file() else None
+    method = mapping.method
+    examples: list[Example] = []
+    where: list[str] = []
+    rows = dropped_empty = 0
+    first = True
+    for frame in load.iter_frames(src, fmt=kind, sheet=sheet):
+        if first:
+            check_columns(mapping, list(frame.columns), str(src))
+            method = passthrough_method(list(frame.columns)) if mapping.passthrough else method
+            first = False
+        for index, record in zip(frame.index, frame.to_dict("records"), strict=True):
+            at = f"{src}: {load.row_label(kind, int(index))}"
+            example = map_row(mapping, {str(k): v for k, v in record.items()}, at, method)
+            if example is None:
+                dropped_empty += 1
+            else:
+                examples.append(example)
+                where.append(at)
+        rows += len(frame)
+        emit(ProgressEvent("read", rows, max(total or 0, rows) if total is not None else None))
+    if not examples:
+        raise DataError(
+            f"{src}: every row is empty ({rows} rows)", tip="check the column options and the file"
+        )
+
+    dedup = deduplicate(examples)
+    examples = [examples[i] for i in dedup.kept]
+    where = [where[i] for i in dedup.kept]
+    split = split_examples(examples, val_size=val_size, test_size=test_size, seed=seed)
+    parts = {name: [examples[i] for i in split.parts[name]] for name in SPLITS}
+    part_where = {name: [where[i] for i in split.parts[name]] for name in SPLITS}
+
+    reports: dict[str, ValidationReport] = {}
+    for n, name in enumerate(SPLITS):
+        if parts[name]:
+            reports[name] = validate_examples(
+                parts[name], method=method, model=model, source=f"{name}.jsonl"
+            )
+        emit(ProgressEvent("validate", n + 1, len(SPLITS)))
+    _check_reports(reports, part_where)
+
+    out = Path(out_dir)
+    payloads = {
+        name: "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in parts[name]).encode("utf-8")
+        for name in SPLITS
+    }
+    files = {name: out / f"{name}.jsonl" for name in SPLITS}
+    labels: dict[str, dict[str, int]] = {}
+    if split.stratified:
+        for name in SPLITS:
+            for label, count in sorted(Counter(label_of(e) for e in parts[name]).items()):
+                labels.setdefault(str(label), dict.fromkeys(SPLITS, 0))[name] = count
+    manifest: dict[str, Any] = {
+        "source": {"path": str(src), "format": kind, "sha256": _sha256_file(src), "rows": rows},
+        "method": method,
+        "mapping": mapping.to_dict(),
+        "seed": seed,
+        "val_size": val_size,
+        "test_size": test_size,
+        "model": model,
+        "counts": {
+            "rows": rows,
+            "dropped_empty": dropped_empty,
+            "dropped_duplicates": dedup.exact + dedup.normalized,
+            "duplicates_exact": dedup.exact,
+            "duplicates_normalized": dedup.normalized,
+            **{name: len(parts[name]) for name in SPLITS},
+        },
+        "stratified": split.stratified,
+        "labels": labels,
+        "files": {
+            name: {
+                "path": f"{name}.jsonl",
+                "rows": len(parts[name]),
+                "bytes": len(payloads[name]),
+                "sha256": hashlib.sha256(payloads[name]).hexdigest(),
+            }
+            for name in SPLITS
+        },
+        "tokens": {name: r.tokens.to_dict() for name, r in reports.items()},
+        "estimate": reports["train"].to_dict()["estimate"] if "train" in reports else None,
+        "warnings": {name: len(r.warnings) for name, r in reports.items()},
+    }
+    manifest_bytes = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Every file goes to a temp file first; the renames happen only once all are complete, the
+    # manifest's last (ExitStack unwinds in reverse), so a manifest on disk means a whole set.
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(atomic_writer(out / "manifest.json", "wb"))
+        fh.write(manifest_bytes)
+        for n, name in enumerate(SPLITS):
+            part = stack.enter_context(atomic_writer(files[name], "wb"))
+            part.write(payloads[name])
+            emit(ProgressEvent("write", n + 1, len(SPLITS)))
+    files["manifest"] = out / "manifest.json"
+    return PrepareResult(
+        out_dir=out,
+        files=files,
+        counts={name: len(parts[name]) for name in SPLITS},
+        dropped_empty=dropped_empty,
+        dropped_duplicates=dedup.exact + dedup.normalized,
+        manifest=manifest,
+        reports=reports,
+    )
