@@ -108,10 +108,11 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     """The named encoding built from the shipped, sha256-verified file (never downloads)."""
     import tiktoken
 
+    ranks = _read_ranks(name)  # validates the name and the hash first
     return tiktoken.Encoding(
         name,
         pat_str=_PAT_STR[name],
-        mergeable_ranks=_read_ranks(name),
+        mergeable_ranks=ranks,
         special_tokens=_SPECIALS[name],
     )
 

@@ -1,0 +1,86 @@
+"""Views of dataset results: the validation report on stderr."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from openai_ft.dataset.validate_types import Issue, ValidationReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+MAX_LINES_SHOWN = 12
+
+
+def _lines(issues: list[Issue]) -> str:
+    lines = [str(i.line) for i in issues if i.line is not None]
+    shown = ", ".join(lines[:MAX_LINES_SHOWN])
+    if len(lines) > MAX_LINES_SHOWN:
+        shown += f", ... (+{len(lines) - MAX_LINES_SHOWN})"
+    return shown or "file"
+
+
+def _issue_table(title: str, issues: Sequence[Issue], style: str) -> Any:
+    from rich.table import Table
+
+    groups: dict[str, list[Issue]] = defaultdict(list)
+    for issue in issues:
+        groups[issue.code].append(issue)
+    table = Table(title=title, title_style=style, show_lines=False, expand=False)
+    table.add_column("code", style=style)
+    table.add_column("count", justify="right")
+    table.add_column("lines")
+    table.add_column("example")
+    for code, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        first = items[0]
+        where = f" ({first.field})" if first.field else ""
+        table.add_row(code, str(len(items)), _lines(items), first.message + where)
+    return table
+
+
+def _histogram(report: ValidationReport) -> str:
+    hist = report.tokens.histogram
+    peak = max((n for _, n in hist), default=0)
+    rows = []
+    lower = 0
+    for upper, n in hist:
+        bar = "#" * (round(30 * n / peak) if peak else 0)
+        rows.append(f"  {lower:>7}-{upper:<7} {bar} {n}")
+        lower = upper + 1
+    return "\n".join(rows)
+
+
+def render_validation(reports: Sequence[ValidationReport], console: Console | None = None) -> None:
+    """Print each report: a summary, issues grouped by code with their lines, tokens and cost."""
+    if console is None:
+        from openai_ft.console import stderr_console
+
+        console = stderr_console()
+    for report in reports:
+        status = "[green]valid[/]" if report.valid else "[red]invalid[/]"
+        console.print(
+            f"[bold]{report.path}[/] - {report.examples} examples, {report.method}, "
+            f"{report.model}: {status} ({len(report.errors)} errors, {len(report.warnings)} warnings)",
+            highlight=False,
+        )
+        if report.errors:
+            console.print(_issue_table("errors", report.errors, "red"))
+        if report.warnings:
+            console.print(_issue_table("warnings", report.warnings, "yellow"))
+        t = report.tokens
+        console.print(
+            f"tokens: {t.total:,} total, {t.assistant:,} assistant; per example "
+            f"min {t.min}, p50 {t.p50}, mean {t.mean:.1f}, p95 {t.p95}, max {t.max}",
+            highlight=False,
+        )
+        if t.histogram:
+            console.print(_histogram(report), highlight=False, markup=False)
+        e = report.estimate
+        console.print(
+            f"estimate: {e.n_epochs} epochs x {t.total:,} tokens = {e.trained_tokens:,} trained tokens "
+            f"~ ${e.usd:,.2f} ({e.price_source})",
+            highlight=False,
+            markup=False,
+        )

@@ -1,0 +1,110 @@
+"""Model catalog: names, limits, prices, the epochs rule, cost estimates and the price override."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from openai_ft.catalog import (
+    DEFAULT_MODEL,
+    PRICE_SOURCE,
+    PRICE_TABLE_DATE,
+    estimate_training_cost,
+    inference_cost,
+    model_info,
+    resolve_epochs,
+)
+from openai_ft.errors import UsageError
+
+PUBLISHED = {
+    "gpt-4o-2024-08-06": (25.0, 3.75, 15.0),
+    "gpt-4o-mini-2024-07-18": (3.0, 0.3, 1.2),
+    "gpt-4.1-2025-04-14": (25.0, 3.0, 12.0),
+    "gpt-4.1-mini-2025-04-14": (5.0, 0.8, 3.2),
+    "gpt-4.1-nano-2025-04-14": (1.5, 0.2, 0.8),
+    "gpt-3.5-turbo-0125": (8.0, 3.0, 6.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_prices(name: str) -> None:
+    info = model_info(name)
+    assert (info.training_usd_per_1m, info.input_usd_per_1m, info.output_usd_per_1m) == PUBLISHED[name]
+    assert info.known and info.trainable
+
+
+def test_limits_shutdown_and_source() -> None:
+    assert model_info("gpt-4o-mini").context_limit == 65536
+    assert model_info("gpt-4.1").shutdown_date == "2027-01-14"
+    assert model_info("gpt-4o-2024-08-06").shutdown_date == "2027-01-14"
+    assert model_info("gpt-3.5-turbo").encoding == "cl100k_base"
+    assert PRICE_SOURCE == "https://openai.com/api/pricing (fine-tuning)"
+    assert PRICE_TABLE_DATE == "2025-06-01"
+    assert DEFAULT_MODEL == "gpt-4.1-mini-2025-04-14"
+
+
+def test_aliases_and_fine_tuned_ids_resolve_to_base() -> None:
+    assert model_info("gpt-4.1-mini").name == "gpt-4.1-mini-2025-04-14"
+    ft = model_info("ft:gpt-4o-mini-2024-07-18:acme:support:abc123")
+    assert ft.name == "gpt-4o-mini-2024-07-18" and ft.known
+
+
+def test_unknown_model_gets_conservative_default() -> None:
+    info = model_info("my-model")
+    assert not info.known and not info.trainable
+    assert info.training_usd_per_1m == 25.0
+    assert info.context_limit <= 65536
+
+
+@pytest.mark.parametrize(
+    ("n_examples", "epochs"),
+    [(10, 10), (3, 25), (1, 25), (34, 3), (50, 3), (8333, 3), (8334, 2), (20000, 1), (100000, 1), (0, 3)],
+)
+def test_auto_epochs_rule(n_examples: int, epochs: int) -> None:
+    assert resolve_epochs(n_examples) == epochs
+
+
+def test_explicit_epochs_and_bad_values() -> None:
+    assert resolve_epochs(1000, 4) == 4
+    with pytest.raises(UsageError):
+        resolve_epochs(10, 0)
+    with pytest.raises(UsageError):
+        resolve_epochs(10, "many")
+
+
+def test_estimate_training_cost() -> None:
+    est = estimate_training_cost(200_000, 50, "gpt-4o-mini")
+    assert est.n_epochs == 3
+    assert est.trained_tokens == 600_000
+    assert est.usd == pytest.approx(1.8)
+    assert "openai.com/api/pricing" in est.price_source and "2025-06-01" in est.price_source
+
+
+def test_inference_cost_and_batch_discount() -> None:
+    assert inference_cost("gpt-4.1-nano", 1_000_000, 1_000_000) == pytest.approx(1.0)
+    assert inference_cost("gpt-4.1-nano", 1_000_000, 1_000_000, batch=True) == pytest.approx(0.5)
+
+
+def test_price_override_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"date": "2030-01-01", "source": "our contract", "models": {"gpt-4o-mini-2024-07-18": {"training_usd_per_1m": 1.0}, "custom": {"context_limit": 100, "trainable": True}}}))
+    monkeypatch.setenv("OPENAI_FT_PRICES", str(path))
+    assert model_info("gpt-4o-mini").training_usd_per_1m == 1.0
+    assert model_info("gpt-4o-mini").input_usd_per_1m == 0.3
+    custom = model_info("custom")
+    assert custom.known and custom.context_limit == 100
+    est = estimate_training_cost(1_000_000, 100, "gpt-4o-mini")
+    assert est.usd == pytest.approx(3.0) and est.price_source == "our contract as of 2030-01-01"
+
+
+def test_bad_price_override_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text("{not json")
+    monkeypatch.setenv("OPENAI_FT_PRICES", str(path))
+    with pytest.raises(UsageError, match="prices.json:1"):
+        model_info("gpt-4o")
+    monkeypatch.setenv("OPENAI_FT_PRICES", str(tmp_path / "missing.json"))
+    with pytest.raises(UsageError, match="cannot read"):
+        model_info("gpt-4o")
