@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from openai_ft.errors import OpenAIFTError
 from openai_ft.local.api_files import store_file
 from openai_ft.local.api_jobs import ORG, TERMINAL, add_event, base_model_of, public
 from openai_ft.local.app import Service
@@ -103,12 +104,18 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
         if svc.state.get("file", file_id) is None:
             _fail(svc, job_id, "invalid_file", f"{param} {file_id} was deleted before the job could read it.", param)
             return False
-        report = validate(svc.state.blob_path(file_id), method=method, model=base)
-        if report.errors:
-            first = report.errors[0]
-            where = f"line {first.line}" if first.line is not None else "the file"
+        try:
+            report = validate(svc.state.blob_path(file_id), method=method, model=base, workers=1)
+        except OpenAIFTError as exc:
+            _fail(svc, job_id, f"invalid_{param}", exc.message, param)
+            return False
+        # OpenAI's minimum of 10 examples applies to the training file only.
+        errors = [e for e in report.errors if param == "training_file" or e.code != "too_few_examples"]
+        if errors:
+            first = errors[0]
+            where = f"at line {first.line}" if first.line is not None else "in the file"
             label = "Training" if param == "training_file" else "Validation"
-            message = f"{label} file has {len(report.errors)} error(s); first at {where}: {first.code}: {first.message}"
+            message = f"{label} file has {len(errors)} error(s); first {where}: {first.code}: {first.message}"
             _fail(svc, job_id, f"invalid_{param}", message, param)
             return False
         if param == "training_file":

@@ -1,0 +1,87 @@
+"""Fixtures for the local service tests: a service with a manual clock, SDK clients, datasets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from openai_ft.local import LocalService
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: float = 1_750_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def chat_rows(n: int = 12) -> list[dict[str, Any]]:
+    """A small, learnable classification dataset."""
+    labels = ["positive", "negative", "neutral"]
+    words = {"positive": "great lovely", "negative": "awful broken", "neutral": "plain okay"}
+    rows = []
+    for i in range(n):
+        label = labels[i % 3]
+        rows.append({"messages": [
+            {"role": "system", "content": "Classify the sentiment."},
+            {"role": "user", "content": f"review {i}: {words[label]} product"},
+            {"role": "assistant", "content": label},
+        ]})
+    return rows
+
+
+def jsonl(rows: list[Any]) -> bytes:
+    """Rows as JSONL bytes (str rows are written as-is)."""
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A manual clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The state folder of the service under test."""
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def svc(home: Path, clock: FakeClock) -> Iterator[LocalService]:
+    """A service whose jobs advance only through ``run_jobs``."""
+    service = LocalService(home, autostart=False, clock=clock, speed=0)
+    yield service
+    service.close()
+
+
+def make_client(service: LocalService, **kw: Any) -> openai.OpenAI:
+    """An SDK client on the in-process transport (no retries unless asked)."""
+    kw.setdefault("max_retries", 0)
+    return openai.OpenAI(api_key="local", base_url="http://localhost/v1",
+                         http_client=httpx2.Client(transport=service.transport()), **kw)
+
+
+@pytest.fixture
+def client(svc: LocalService) -> openai.OpenAI:
+    """The sync SDK client."""
+    return make_client(svc)
+
+
+@pytest.fixture
+def aclient(svc: LocalService) -> openai.AsyncOpenAI:
+    """The async SDK client."""
+    return openai.AsyncOpenAI(api_key="local", base_url="http://localhost/v1", max_retries=0,
+                              http_client=httpx2.AsyncClient(transport=svc.async_transport()))
