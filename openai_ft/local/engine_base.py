@@ -3,7 +3,8 @@
 The rule, in full:
 
 1. If a system (or developer) message lists the allowed labels, on a line such as
-   ``Labels: billing, refund_request, other`` or ``Answer with one of: a, b, c``, the answer is
+   ``Labels: billing, refund_request, other``, ``Answer with one of: a, b, c`` (also "list:",
+   "categories:", "intents:", "options:"; the list ends at a full stop or line end), the answer is
    the label whose words overlap the last user message most. A label's words are its parts split
    on ``_``, ``-`` and spaces, lower-cased; both sides are stemmed by stripping common English
    suffixes (``-ing``, ``-ed``, ``-s``, ``-ation``...), and two stems match when equal or when the
@@ -26,7 +27,9 @@ from openai_ft.local.engine_features import content_text, tokenize
 from openai_ft.local.engine_model import Completion
 
 GENERIC_REPLY = "I'm sorry, I can't help with that yet."
-_LABEL_LINE = re.compile(r"(?im)(?:\blabels?\b|\bone\s+of\b)\s*:\s*(.+)$")
+_LABEL_LINE = re.compile(
+    r"(?i)\b(?:labels?|one\s+of|list|categories|intents?|options)\s*:\s*([^\n]+?)(?:\.(?:\s|$)|\n|$)"
+)
 _WORD = re.compile(r"[^\W_]+")
 _SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ed", "es", "ly", "s")
 
@@ -61,19 +64,21 @@ def _label_stems(labels: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     return tuple(_stems(label.replace("_", " ").replace("-", " ")) for label in labels)
 
 
-def _match(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    return len(short) >= 4 and long.startswith(short)
+@lru_cache(maxsize=4096)
+def _prefixes(stem: str) -> tuple[str, ...]:
+    return tuple(stem[:k] for k in range(4, len(stem) + 1))
 
 
 def label_scores(labels: tuple[str, ...], user_text: str) -> list[int]:
     """Per label: how many of its word stems match a stem of the user message."""
     user = set(_stems(user_text))
-    return [
-        sum(1 for s in stems if any(_match(s, u) for u in user)) for stems in _label_stems(labels)
-    ]
+    # s matches u when equal, or when the shorter (4+ letters) starts the longer: set lookups.
+    user_prefixes = {p for u in user for p in _prefixes(u)}
+
+    def matches(stem: str) -> bool:
+        return stem in user or stem in user_prefixes or not user.isdisjoint(_prefixes(stem))
+
+    return [sum(1 for s in stems if matches(s)) for stems in _label_stems(labels)]
 
 
 def base_complete(

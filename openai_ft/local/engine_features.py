@@ -94,28 +94,33 @@ def _segment(text: str, salt: int, weight: float) -> tuple[IntArray, FloatArray]
     return buckets, values
 
 
-@lru_cache(maxsize=4096)
-def _cached_segment(text: str, salt: int, weight: float) -> tuple[IntArray, FloatArray]:
-    # System prompts repeat across requests; hashing them once saves most of a request's time.
+def segment_features(text: str, salt: int, weight: float) -> tuple[IntArray, FloatArray]:
+    """Hashed, L2-normalised, weighted features of one segment (empty text -> empty arrays)."""
     return _segment(text, salt, weight)
 
 
-def prompt_features(messages: Sequence[dict[str, Any]]) -> tuple[IntArray, FloatArray]:
-    """Sparse hashed features (sorted bucket indices, values) of a conversation prompt."""
+def prompt_segments(messages: Sequence[dict[str, Any]]) -> list[tuple[str, int, float, bool]]:
+    """The segments of a prompt: (text, salt, weight, is_system); system prompts repeat a lot."""
     last_user = -1
     for i, message in enumerate(messages):
         if message.get("role") == "user":
             last_user = i
-    parts: list[tuple[IntArray, FloatArray]] = []
+    out = []
     for i, message in enumerate(messages):
         role = message.get("role")
         text = content_text(message)
         if role in ("system", "developer"):
-            parts.append(_cached_segment(text, _SALTS["system"], SYSTEM_WEIGHT))
+            out.append((text, _SALTS["system"], SYSTEM_WEIGHT, True))
         elif i == last_user:
-            parts.append(_segment(text, _SALTS["last_user"], LAST_USER_WEIGHT))
+            out.append((text, _SALTS["last_user"], LAST_USER_WEIGHT, False))
         else:
-            parts.append(_segment(text, _SALTS["turn"], OTHER_TURN_WEIGHT))
+            out.append((text, _SALTS["turn"], OTHER_TURN_WEIGHT, False))
+    return out
+
+
+def prompt_features(messages: Sequence[dict[str, Any]]) -> tuple[IntArray, FloatArray]:
+    """Sparse hashed features (sorted unique bucket indices, values) of a conversation prompt."""
+    parts = [_segment(text, salt, w) for text, salt, w, _ in prompt_segments(messages)]
     if not parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     buckets = np.concatenate([p[0] for p in parts])

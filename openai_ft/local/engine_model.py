@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from openai_ft.local.engine_features import prompt_features, tokenize
+from openai_ft.local.engine_features import prompt_segments, segment_features, tokenize
 
 FORMAT_VERSION = 1
 Float = npt.NDArray[np.float64]
@@ -63,6 +63,7 @@ class TrainedModel:
         self.meta = dict(meta or {})
         self._tokens: list[list[str]] | None = None
         self._matrix: sp.csr_matrix | None = None
+        self._system_cache: dict[tuple[str, int, float], tuple[Ints, Float]] = {}
 
     # -- scoring -------------------------------------------------------------------------------
 
@@ -84,9 +85,29 @@ class TrainedModel:
         keep = (pos < len(self.feat_ids)) & (self.feat_ids[pos_clipped] == buckets)
         return pos[keep].astype(np.int64), values[keep]
 
+    def prompt_columns(self, messages: list[dict[str, Any]]) -> tuple[Ints, Float]:
+        """Model columns and values of a prompt; a column may repeat (its values then add up)."""
+        parts = []
+        for text, salt, weight, is_system in prompt_segments(messages):
+            if not is_system:
+                parts.append(self.columns(*segment_features(text, salt, weight)))
+                continue
+            key = (text, salt, weight)
+            cached = self._system_cache.get(key)
+            if cached is None:
+                if len(self._system_cache) >= 256:
+                    self._system_cache.clear()
+                cached = self._system_cache[key] = self.columns(*segment_features(*key))
+            parts.append(cached)
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
     def logits_one(self, messages: list[dict[str, Any]]) -> Float:
         """Scores of every known reply for one conversation (fast path, no scipy)."""
-        cols, vals = self.columns(*prompt_features(messages))
+        cols, vals = self.prompt_columns(messages)
         a = self.arrays
         if self.mode == "classifier":
             return (vals @ a["W"][cols]).astype(np.float64) + a["b"]

@@ -212,6 +212,7 @@ def train_model(
     per_epoch = math.ceil(n / hp.batch_size)
     total = hp.n_epochs * per_epoch
     every = max(1, total // VALID_EVALS_PER_RUN)
+    model.meta.update({"method": method, "n_train": n, "seed": seed, "total_steps": total})
     rng = np.random.default_rng(seed)
     step = 0
     for epoch in range(1, hp.n_epochs + 1):
@@ -238,5 +239,4 @@ def train_model(
             on_step(StepMetrics(step, total, epoch, loss, acc, v_loss, v_acc, f_loss, f_acc))
         if step > start_step:
             on_epoch_end(epoch, step, model.copy())
-    model.meta.update({"method": method, "steps": step, "n_train": n, "seed": seed})
     return model
