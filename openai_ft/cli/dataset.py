@@ -33,3 +33,9 @@ def validate_cmd(paths: tuple[Path, ...], method: str, model: str, as_json: bool
 
         render_validation(reports)
     return 0 if all(r.valid for r in reports) else 1
+
+
+# `prepare` lives in its own module (owned separately); COMMANDS finds it here.
+from openai_ft.cli.prepare import prepare_cmd  # noqa: E402
+
+__all__ = ["prepare_cmd", "validate_cmd"]
