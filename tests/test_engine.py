@@ -260,7 +260,7 @@ def test_resume_replays_silently_and_ends_identical() -> None:
 
 def test_continued_training_starts_from_base_and_adds_replies() -> None:
     first = label_examples(80, seed=8, labels=LABELS[:3])
-    base, base_steps, _ = run(first, n_epochs=3)
+    base, _, _ = run(first, n_epochs=3)
     assert sorted(base.classes) == sorted(LABELS[:3])
     more = label_examples(80, seed=9)
     model, steps, _ = run(more, base=base, n_epochs=3)

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from openai_ft.catalog import resolve_epochs
 from openai_ft.errors import UsageError
 from openai_ft.local.engine_base import GENERIC_REPLY, base_complete
 from openai_ft.local.engine_model import Completion, TrainedModel
@@ -36,24 +37,6 @@ __all__ = [
 ]
 
 DEFAULT_BETA = 0.1
-_MIN_EPOCHS, _MAX_EPOCHS = 1, 25
-
-
-def _auto_epochs(n_train: int, requested: Any) -> int:
-    try:
-        from openai_ft.catalog import resolve_epochs
-    except ImportError:  # pragma: no cover - catalog is part of the package
-        resolve_epochs = None
-    if resolve_epochs is not None:
-        return int(resolve_epochs(n_train, requested))
-    if requested != "auto":
-        return int(requested)
-    epochs = 3
-    if n_train * epochs < 100:
-        epochs = min(_MAX_EPOCHS, math.ceil(100 / max(n_train, 1)))
-    elif n_train * epochs > 25_000:
-        epochs = max(_MIN_EPOCHS, 25_000 // n_train)
-    return epochs
 
 
 def _number(requested: dict[str, Any], name: str, kind: type, low: float, high: float) -> Any:
@@ -116,7 +99,7 @@ class NGramEngine(Engine):
     ) -> Hyperparameters:
         """Fill "auto": OpenAI's epochs rule, batch ~0.2% of the data (8..256), lr x1, beta 0.1."""
         epochs = requested.get("n_epochs", "auto")
-        n_epochs = _auto_epochs(n_train, "auto" if epochs is None else epochs)
+        n_epochs = resolve_epochs(n_train, "auto" if epochs is None else epochs)
         batch = _number(requested, "batch_size", int, 1, 256)
         if batch is None:
             batch = max(8, min(256, 2 ** round(math.log2(max(0.002 * n_train, 1.0)))))

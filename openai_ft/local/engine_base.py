@@ -97,16 +97,16 @@ def base_complete(
     user = next((content_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
     labels = parse_labels(system) if system else ()
     if not labels:
-        tokens = [(t, 0.0, []) for t in tokenize(GENERIC_REPLY)]
-        return [Completion(GENERIC_REPLY, list(tokens)) for _ in range(n)]
+        generic: list[tuple[str, float, list[tuple[str, float]]]]
+        generic = [(t, 0.0, []) for t in tokenize(GENERIC_REPLY)]
+        return [Completion(GENERIC_REPLY, list(generic)) for _ in range(n)]
     scores = label_scores(labels, user)
     best = max(range(len(labels)), key=lambda i: (scores[i], -i))
     norm = math.log(sum(math.exp(s) for s in scores))
     ranked = sorted(range(len(labels)), key=lambda i: (-scores[i], i))[:top_logprobs]
     alternatives = [((tokenize(labels[i]) or [""])[0], scores[i] - norm) for i in ranked]
-    tokens = tokenize(labels[best])
-    per_token = [
+    per_token: list[tuple[str, float, list[tuple[str, float]]]] = [
         (tok, scores[best] - norm if i == 0 else 0.0, alternatives if i == 0 else [])
-        for i, tok in enumerate(tokens)
+        for i, tok in enumerate(tokenize(labels[best]))
     ]
     return [Completion(labels[best], list(per_token)) for _ in range(n)]

@@ -48,7 +48,7 @@ def initial_model(
         weights = np.zeros((n_feat, n_cls), dtype=np.float32)
         if base is not None:
             weights[old, :n_old] = base.arrays["W"]
-        arrays = {"W": weights, "b": b}
+        arrays: dict[str, np.ndarray[Any, Any]] = {"W": weights, "b": b}
         return TrainedModel(mode=mode, classes=classes, feat_ids=feat_ids, arrays=arrays, meta=meta)
     # Retrieval: column c of M is the mean of the prompts whose reply is c (running mean over
     # the base model's prompts and the new ones). A DPO rejected reply is anchored to its prompt.
@@ -65,12 +65,10 @@ def initial_model(
     counts = np.asarray(assign.sum(axis=1)).ravel()
     w = np.ones(n_feat)
     scale = np.array([INITIAL_SCALE])
-    if base is not None:
+    if base is not None and old is not None:
         old_counts = base.arrays["counts"]
         prev = base.centroids.multiply(old_counts[None, :]).tocoo()
-        sums = sums + sp.csr_matrix(
-            (prev.data, (old[prev.row], prev.col)), shape=(n_feat, n_cls)
-        )
+        sums = sums + sp.csr_matrix((prev.data, (old[prev.row], prev.col)), shape=(n_feat, n_cls))
         counts[:n_old] += old_counts
         w[old] = base.arrays["w"]
         scale = base.arrays["s"].copy()

@@ -110,7 +110,8 @@ class TrainedModel:
         cols, vals = self.prompt_columns(messages)
         a = self.arrays
         if self.mode == "classifier":
-            return (vals @ a["W"][cols]).astype(np.float64) + a["b"]
+            z: Float = (vals @ a["W"][cols]).astype(np.float64) + a["b"]
+            return z
         indptr, indices, data = a["m_indptr"], a["m_indices"], a["m_data"]
         starts, ends = indptr[cols], indptr[cols + 1]
         lengths = ends - starts
@@ -211,7 +212,7 @@ class TrainedModel:
         }
         buffer = io.BytesIO()
         blob = np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), np.uint8)
-        np.savez(buffer, header=blob, feat_ids=self.feat_ids, **self.arrays)
+        np.savez(buffer, header=blob, feat_ids=self.feat_ids, **self.arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @classmethod

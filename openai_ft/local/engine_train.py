@@ -25,7 +25,12 @@ from openai_ft.local.engine_data import (
     featurise,
     parse_examples,
 )
-from openai_ft.local.engine_features import normalise_reply, reply_features, tokenize, token_accuracy
+from openai_ft.local.engine_features import (
+    normalise_reply,
+    reply_features,
+    token_accuracy,
+    tokenize,
+)
 from openai_ft.local.engine_init import initial_model
 from openai_ft.local.engine_model import TrainedModel, log_softmax
 
@@ -80,7 +85,9 @@ class _Adam:
         self.m = {k: np.zeros_like(arrays[k], dtype=np.float64) for k in names}
         self.v = {k: np.zeros_like(arrays[k], dtype=np.float64) for k in names}
 
-    def update(self, param: npt.NDArray[Any], name: str, grad: Float, rows: Any = slice(None)) -> None:
+    def update(
+        self, param: npt.NDArray[Any], name: str, grad: Float, rows: Any = slice(None)
+    ) -> None:
         m, v = self.m[name], self.v[name]
         m[rows] = _B1 * m[rows] + (1 - _B1) * grad
         v[rows] = _B2 * v[rows] + (1 - _B2) * grad * grad
@@ -204,7 +211,11 @@ def train_model(
     model = initial_model(examples, feats, classes, index, base)
     replies = _ReplyIndex(model.classes)
     tr = _split(model, examples, replies, method, known=True)
-    va = _split(model, parse_examples(valid, method), replies, method, known=False) if valid else None
+    va = (
+        _split(model, parse_examples(valid, method), replies, method, known=False)
+        if valid
+        else None
+    )
     beta = hp.beta if hp.beta is not None else 0.1
     names = ("W", "b") if model.mode == "classifier" else ("w", "s", "b")
     opt = _Adam(model.arrays, names, BASE_LR[model.mode] * hp.learning_rate_multiplier)
