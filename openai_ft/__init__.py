@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "validate": "openai_ft.dataset.validate",
     "prepare": "openai_ft.dataset.prepare",
+    "evaluate": "openai_ft.evaluate.api",
+    "evaluate_async": "openai_ft.evaluate.api",
 }
 
 __all__ = sorted(_EXPORTS)

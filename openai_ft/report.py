@@ -1,0 +1,257 @@
+"""Reports of an eval run: ``report.md``, a self-contained ``report.html`` (plots as embedded PNG),
+and the per-example results as ``results.csv`` and ``results.jsonl``. Every file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openai_ft._atomic import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def score_plot(summary: dict[str, Any]) -> str | None:
+    """Bar chart of each model's mean per scorer with 95% CI error bars, as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = summary.get("models") or []
+    if not models:
+        return None
+    scorers = list(models[0]["scores"])
+    fig, ax = plt.subplots(figsize=(max(4, 1.8 * len(scorers) * len(models)), 3.2))
+    width = 0.8 / len(models)
+    for i, m in enumerate(models):
+        means = [m["scores"][s]["mean"] or 0.0 for s in scorers]
+        lows = [
+            max(0.0, (m["scores"][s]["mean"] or 0) - (m["scores"][s]["ci95"][0] or 0))
+            for s in scorers
+        ]
+        highs = [
+            max(0.0, (m["scores"][s]["ci95"][1] or 0) - (m["scores"][s]["mean"] or 0))
+            for s in scorers
+        ]
+        xs = [j + i * width for j in range(len(scorers))]
+        ax.bar(xs, means, width, yerr=[lows, highs], capsize=4, label=m["model"][:40])
+    ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(scorers))], scorers)
+    ax.set_ylabel("mean score (95% CI)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def confusion_plot(rep: dict[str, Any], title: str) -> str:
+    """A confusion matrix heat map (rows = reference, columns = predicted), as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, matrix = rep["labels"], rep["confusion"]
+    size = max(3.0, 0.45 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    for r, row in enumerate(matrix):
+        for c, v in enumerate(row):
+            if v:
+                ax.text(c, r, str(v), ha="center", va="center", fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    ax.set_title(title, fontsize=8)
+    return _png(fig)
+
+
+def loss_plot(metrics: pd.DataFrame, title: str) -> str | None:
+    """Training and validation loss per step, as base64 PNG (None without loss columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in ("train_loss", "valid_loss", "full_valid_loss") if c in metrics]
+    if "step" not in metrics or not cols:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    for c in cols:
+        data = metrics[["step", c]].dropna()
+        if not data.empty:
+            ax.plot(data["step"], data[c], label=c, marker="." if c != "train_loss" else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def job_loss_curves(models: list[str], backend: str) -> list[tuple[str, pd.DataFrame]]:
+    """Metrics of the jobs that made ``models`` (looked up in the ledger); empty when unknown."""
+    from openai_ft.store import Ledger
+
+    out: list[tuple[str, pd.DataFrame]] = []
+    led = Ledger()
+    try:
+        for model in models:
+            row = led.one(
+                "SELECT job_id FROM jobs WHERE backend = ? AND fine_tuned_model = ?",
+                [backend, model],
+            )
+            if row is None:
+                continue
+            try:
+                from openai_ft.client import make_client
+                from openai_ft.config import resolve_backend
+                from openai_ft.jobs import job_metrics  # type: ignore[attr-defined]
+
+                metrics = job_metrics(
+                    make_client(resolve_backend(backend.split(":")[0])), row["job_id"]
+                )
+            except Exception:
+                continue
+            out.append((f"{row['job_id']} -> {model}", metrics))
+    finally:
+        led.close()
+    return out
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [
+        "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in r) + " |" for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def _f(x: Any, d: int = 3) -> str:
+    return "-" if x is None else f"{x:.{d}f}" if isinstance(x, float) else str(x)
+
+
+def markdown(run_id: str, summary: dict[str, Any]) -> str:
+    """The Markdown report text."""
+    comps = {(c["model"], c["scorer"]): c for c in summary.get("comparisons", [])}
+    parts = [f"# Eval run {run_id}", ""]
+    parts.append(
+        f"Backend `{summary.get('backend', '?')}`; prices as of {summary.get('price_table_date', '?')}."
+    )
+    for scorer in summary["models"][0]["scores"] if summary["models"] else []:
+        rows = []
+        for m in summary["models"]:
+            s, c = m["scores"][scorer], comps.get((m["model"], scorer))
+            rows.append([
+                m["model"], _f(s["mean"]), f"[{_f(s['ci95'][0])}, {_f(s['ci95'][1])}]",
+                _f(c["diff"]) if c else "", f"[{_f(c['ci95'][0])}, {_f(c['ci95'][1])}]" if c else "",
+                _f(c["p_value"], 4) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
+                f"{m['answered']}/{m['examples']}", _f(m["cost_usd"], 4),
+            ])  # fmt: skip
+        header = [
+            "model",
+            "score",
+            "95% CI",
+            "diff",
+            "diff CI",
+            "p-value",
+            "W/T/L",
+            "answered",
+            "cost $",
+        ]
+        parts += ["", f"## {scorer}", "", _md_table(header, rows)]
+    for scorer, per_model in summary.get("classification", {}).items():
+        for model, rep in per_model.items():
+            parts += ["", f"### {scorer}: {model}", "",
+                      f"accuracy {_f(rep['accuracy'])}, macro-F1 {_f(rep['macro_f1'])}", ""]  # fmt: skip
+            rows = [[label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
+                    for label, v in rep["per_class"].items()]  # fmt: skip
+            parts.append(_md_table(["label", "precision", "recall", "F1", "support"], rows))
+    if summary.get("worst"):
+        rows = [[str(w["line"]), w["question"][:80], w["reference"][:40],
+                 str(w["prediction"] if w["prediction"] is not None else f"ERROR {w['error']}")[:60],
+                 _f(w["score"], 2)] for w in summary["worst"]]  # fmt: skip
+        parts += [
+            "",
+            "## Worst examples",
+            "",
+            _md_table(["line", "question", "reference", "answer", "score"], rows),
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def _md_to_html(md: str) -> str:
+    out, in_table = [], False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split(" | ")]
+            if set(line) <= set("|-"):
+                continue
+            if not in_table:
+                out.append("<table>")
+                in_table = True
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+        elif line:
+            out.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    return "\n".join(out)
+
+
+def write_report(
+    run_id: str,
+    frame: pd.DataFrame,
+    summary: dict[str, Any],
+    out: Path,
+    *,
+    config: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write report.md, report.html, results.csv and results.jsonl into ``out``; return the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = markdown(run_id, summary)
+    images: list[tuple[str, str]] = []
+    if (png := score_plot(summary)) is not None:
+        images.append(("Scores with 95% CI", png))
+    for scorer, per_model in summary.get("classification", {}).items():
+        for model, rep in per_model.items():
+            images.append((f"Confusion matrix: {model}", confusion_plot(rep, f"{scorer}: {model}")))
+    models = [m["model"] for m in summary.get("models", []) if str(m["model"]).startswith("ft:")]
+    for title, metrics in job_loss_curves(models, summary.get("backend", "local")):
+        if (png := loss_plot(metrics, title)) is not None:
+            images.append((f"Loss curves: {title}", png))
+    figures = "\n".join(
+        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{p}"><figcaption>{html.escape(t)}</figcaption></figure>'
+        for t, p in images
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Eval {html.escape(run_id)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
+        "table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
+        f"{_md_to_html(md)}\n<h2>Plots</h2>\n{figures}\n</body></html>\n"
+    )
+    paths = [out / "report.md", out / "report.html", out / "results.csv", out / "results.jsonl"]
+    write_text_atomic(paths[0], md)
+    write_text_atomic(paths[1], page)
+    write_bytes_atomic(paths[2], frame.to_csv(index=False).encode("utf-8"))
+    write_text_atomic(paths[3], frame.to_json(orient="records", lines=True, force_ascii=False))
+    return paths
