@@ -19,10 +19,9 @@ _STAGES = {"read": "reading rows", "validate": "validating splits", "write": "wr
 def _stderr(console: Console | None) -> Console:
     if console is not None:
         return console
-    from openai_ft.console import stderr_console
+    from rich.console import Console
 
-    result: Console = stderr_console()
-    return result
+    return Console(stderr=True)
 
 
 @contextmanager

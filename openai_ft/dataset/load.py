@@ -213,7 +213,7 @@ def _read_whole(p: Path, kind: str, sheet: str | int | None) -> pd.DataFrame:
                     )
                 else:
                     chosen = str(sheet)
-            frame = book.parse(chosen, dtype=str)
+            frame = pd.read_excel(book, sheet_name=chosen, dtype=str)
     frame.columns = [str(c) for c in frame.columns]
     return frame.reset_index(drop=True)
 
