@@ -31,7 +31,9 @@ PUBLISHED = {
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_prices(name: str) -> None:
     info = model_info(name)
-    assert (info.training_usd_per_1m, info.input_usd_per_1m, info.output_usd_per_1m) == PUBLISHED[name]
+    assert (info.training_usd_per_1m, info.input_usd_per_1m, info.output_usd_per_1m) == PUBLISHED[
+        name
+    ]
     assert info.known and info.trainable
 
 
@@ -60,7 +62,18 @@ def test_unknown_model_gets_conservative_default() -> None:
 
 @pytest.mark.parametrize(
     ("n_examples", "epochs"),
-    [(10, 10), (3, 25), (1, 25), (34, 3), (50, 3), (8333, 3), (8334, 2), (20000, 1), (100000, 1), (0, 3)],
+    [
+        (10, 10),
+        (3, 25),
+        (1, 25),
+        (34, 3),
+        (50, 3),
+        (8333, 3),
+        (8334, 2),
+        (20000, 1),
+        (100000, 1),
+        (0, 3),
+    ],
 )
 def test_auto_epochs_rule(n_examples: int, epochs: int) -> None:
     assert resolve_epochs(n_examples) == epochs
@@ -89,7 +102,18 @@ def test_inference_cost_and_batch_discount() -> None:
 
 def test_price_override_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "prices.json"
-    path.write_text(json.dumps({"date": "2030-01-01", "source": "our contract", "models": {"gpt-4o-mini-2024-07-18": {"training_usd_per_1m": 1.0}, "custom": {"context_limit": 100, "trainable": True}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "date": "2030-01-01",
+                "source": "our contract",
+                "models": {
+                    "gpt-4o-mini-2024-07-18": {"training_usd_per_1m": 1.0},
+                    "custom": {"context_limit": 100, "trainable": True},
+                },
+            }
+        )
+    )
     monkeypatch.setenv("OPENAI_FT_PRICES", str(path))
     assert model_info("gpt-4o-mini").training_usd_per_1m == 1.0
     assert model_info("gpt-4o-mini").input_usd_per_1m == 0.3
@@ -99,11 +123,13 @@ def test_price_override_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert est.usd == pytest.approx(3.0) and est.price_source == "our contract as of 2030-01-01"
 
 
-def test_bad_price_override_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_price_override_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "prices.json"
     path.write_text("{not json")
     monkeypatch.setenv("OPENAI_FT_PRICES", str(path))
-    with pytest.raises(UsageError, match="prices.json:1"):
+    with pytest.raises(UsageError, match=r"prices\.json:1"):
         model_info("gpt-4o")
     monkeypatch.setenv("OPENAI_FT_PRICES", str(tmp_path / "missing.json"))
     with pytest.raises(UsageError, match="cannot read"):

@@ -99,7 +99,13 @@ def test_parts_images_tool_calls_and_tools_estimates() -> None:
             {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "look", "arguments": '{"q": 1}'}}],
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "look", "arguments": '{"q": 1}'},
+                    }
+                ],
             },
         ],
         "tools": [{"type": "function", "function": {"name": "look"}}],

@@ -26,7 +26,9 @@ def sft(i: int) -> dict[str, Any]:
 def dpo(i: int) -> dict[str, Any]:
     return {
         "input": {"messages": [{"role": "user", "content": f"Say hello to person {i}"}]},
-        "preferred_output": [{"role": "assistant", "content": f"Hello, person {i}! Nice to meet you."}],
+        "preferred_output": [
+            {"role": "assistant", "content": f"Hello, person {i}! Nice to meet you."}
+        ],
         "non_preferred_output": [{"role": "assistant", "content": f"Go away, person {i}."}],
     }
 
@@ -45,7 +47,11 @@ def file_with(write_jsonl: Callable[..., Path], bad: Any, method: str = "supervi
 
 
 def tool_call(call_id: str = "call_1", args: Any = '{"city": "Paris"}') -> dict[str, Any]:
-    return {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": args}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": args},
+    }
 
 
 def msgs(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -67,37 +73,166 @@ SUPERVISED_BAD = [
     ("missing_content", msgs({"role": "system", "content": None}, U, A), "messages[0].content"),
     ("missing_content", msgs(U, {"role": "assistant", "content": None}), "messages[1].content"),
     ("invalid_content", msgs({"role": "user", "content": 5}, A), "messages[0].content"),
-    ("invalid_content", msgs({"role": "user", "content": [{"type": "text"}]}, A), "messages[0].content[0]"),
+    (
+        "invalid_content",
+        msgs({"role": "user", "content": [{"type": "text"}]}, A),
+        "messages[0].content[0]",
+    ),
     ("invalid_weight", msgs(U, {**A, "weight": 0.5}), "messages[1].weight"),
     ("invalid_weight", msgs(U, {**A, "weight": True}), "messages[1].weight"),
     ("weight_on_non_assistant", msgs({**U, "weight": 1}, A), "messages[0].weight"),
     ("no_assistant_message", msgs(U), "messages"),
-    ("invalid_tool_arguments", msgs(U, {"role": "assistant", "tool_calls": [tool_call(args="{city: Paris")]}), "messages[1].tool_calls[0].function.arguments"),
-    ("invalid_tool_arguments", msgs(U, {"role": "assistant", "tool_calls": [tool_call(args={"city": "Paris"})]}), "messages[1].tool_calls[0].function.arguments"),
-    ("invalid_tool_calls", msgs(U, {"role": "assistant", "tool_calls": {}}), "messages[1].tool_calls"),
-    ("invalid_tool_calls", msgs(U, {"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]}), "messages[1].tool_calls[0].function.name"),
+    (
+        "invalid_tool_arguments",
+        msgs(U, {"role": "assistant", "tool_calls": [tool_call(args="{city: Paris")]}),
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    (
+        "invalid_tool_arguments",
+        msgs(U, {"role": "assistant", "tool_calls": [tool_call(args={"city": "Paris"})]}),
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    (
+        "invalid_tool_calls",
+        msgs(U, {"role": "assistant", "tool_calls": {}}),
+        "messages[1].tool_calls",
+    ),
+    (
+        "invalid_tool_calls",
+        msgs(
+            U, {"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]}
+        ),
+        "messages[1].tool_calls[0].function.name",
+    ),
     ("invalid_tool_calls", msgs({**U, "tool_calls": [tool_call()]}, A), "messages[0].tool_calls"),
-    ("unmatched_tool_call_id", msgs(U, {"role": "assistant", "tool_calls": [tool_call("call_1")]}, {"role": "tool", "tool_call_id": "call_2", "content": "sunny"}, A), "messages[2].tool_call_id"),
-    ("unmatched_tool_call_id", msgs(U, {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}, {"role": "assistant", "tool_calls": [tool_call("call_1")]}), "messages[1].tool_call_id"),
-    ("missing_tool_call_id", msgs(U, {"role": "assistant", "tool_calls": [tool_call()]}, {"role": "tool", "content": "sunny"}, A), "messages[2].tool_call_id"),
+    (
+        "unmatched_tool_call_id",
+        msgs(
+            U,
+            {"role": "assistant", "tool_calls": [tool_call("call_1")]},
+            {"role": "tool", "tool_call_id": "call_2", "content": "sunny"},
+            A,
+        ),
+        "messages[2].tool_call_id",
+    ),
+    (
+        "unmatched_tool_call_id",
+        msgs(
+            U,
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            {"role": "assistant", "tool_calls": [tool_call("call_1")]},
+        ),
+        "messages[1].tool_call_id",
+    ),
+    (
+        "missing_tool_call_id",
+        msgs(
+            U,
+            {"role": "assistant", "tool_calls": [tool_call()]},
+            {"role": "tool", "content": "sunny"},
+            A,
+        ),
+        "messages[2].tool_call_id",
+    ),
     ("missing_name", msgs(U, {"role": "function", "content": "x"}, A), "messages[1].name"),
     ("invalid_tools", msgs(U, A, tools={"type": "function"}), "tools"),
-    ("invalid_tools", msgs(U, A, tools=[{"type": "function", "function": {"name": "bad name!"}}]), "tools[0].function.name"),
+    (
+        "invalid_tools",
+        msgs(U, A, tools=[{"type": "function", "function": {"name": "bad name!"}}]),
+        "tools[0].function.name",
+    ),
     ("invalid_tools", msgs(U, A, tools=[{"type": "retrieval"}]), "tools[0]"),
     ("invalid_parallel_tool_calls", msgs(U, A, parallel_tool_calls="yes"), "parallel_tool_calls"),
-    ("invalid_functions", msgs(U, A, functions=[{"name": "f", "parameters": "x"}]), "functions[0].parameters"),
-    ("image_not_in_user", msgs(U, {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}), "messages[1].content[0]"),
-    ("invalid_image_url", msgs({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/a.png"}}]}, A), "messages[0].content[0]"),
-    ("unsupported_image_format", msgs({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}]}, A), "messages[0].content[0]"),
-    ("unsupported_image_format", msgs({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.org/cat.gif"}}]}, A), "messages[0].content[0]"),
-    ("too_many_images", msgs({"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"https://x/{i}.png"}} for i in range(11)]}, A), "messages"),
-    ("unsupported_part", msgs({"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}, A), "messages[0].content[0]"),
-    ("unsupported_part", msgs({"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}, A), "messages[0].content[0]"),
+    (
+        "invalid_functions",
+        msgs(U, A, functions=[{"name": "f", "parameters": "x"}]),
+        "functions[0].parameters",
+    ),
+    (
+        "image_not_in_user",
+        msgs(
+            U,
+            {
+                "role": "assistant",
+                "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}],
+            },
+        ),
+        "messages[1].content[0]",
+    ),
+    (
+        "invalid_image_url",
+        msgs(
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "ftp://x/a.png"}}],
+            },
+            A,
+        ),
+        "messages[0].content[0]",
+    ),
+    (
+        "unsupported_image_format",
+        msgs(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}
+                ],
+            },
+            A,
+        ),
+        "messages[0].content[0]",
+    ),
+    (
+        "unsupported_image_format",
+        msgs(
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "https://x.org/cat.gif"}}],
+            },
+            A,
+        ),
+        "messages[0].content[0]",
+    ),
+    (
+        "too_many_images",
+        msgs(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": f"https://x/{i}.png"}}
+                    for i in range(11)
+                ],
+            },
+            A,
+        ),
+        "messages",
+    ),
+    (
+        "unsupported_part",
+        msgs(
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}],
+            },
+            A,
+        ),
+        "messages[0].content[0]",
+    ),
+    (
+        "unsupported_part",
+        msgs({"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}, A),
+        "messages[0].content[0]",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("code", "bad", "field"), SUPERVISED_BAD, ids=[c for c, _, _ in SUPERVISED_BAD])
-def test_supervised_rule(write_jsonl: Callable[..., Path], code: str, bad: Any, field: str | None) -> None:
+@pytest.mark.parametrize(
+    ("code", "bad", "field"), SUPERVISED_BAD, ids=[c for c, _, _ in SUPERVISED_BAD]
+)
+def test_supervised_rule(
+    write_jsonl: Callable[..., Path], code: str, bad: Any, field: str | None
+) -> None:
     report = validate(file_with(write_jsonl, bad))
     assert not report.valid
     found = [(i.line, i.code, i.field) for i in report.errors]
@@ -106,11 +241,39 @@ def test_supervised_rule(write_jsonl: Callable[..., Path], code: str, bad: Any, 
 
 
 GOOD_SUPERVISED = [
-    msgs(U, {"role": "assistant", "content": None, "tool_calls": [tool_call()]}, {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}, A, tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}], parallel_tool_calls=False),
-    msgs({"role": "user", "content": [{"type": "text", "text": "what is it"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}, {"type": "image_url", "image_url": {"url": "https://x.org/a.webp?size=2"}}]}, A),
+    msgs(
+        U,
+        {"role": "assistant", "content": None, "tool_calls": [tool_call()]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        A,
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "get_weather", "parameters": {"type": "object"}},
+            }
+        ],
+        parallel_tool_calls=False,
+    ),
+    msgs(
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is it"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
+                {"type": "image_url", "image_url": {"url": "https://x.org/a.webp?size=2"}},
+            ],
+        },
+        A,
+    ),
     msgs(U, {**A, "weight": 0}, U, {"role": "assistant", "content": "again", "weight": 1}),
     msgs(U, {**A, "name": "bot"}),
-    msgs(U, {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}}, {"role": "function", "name": "f", "content": "ok"}, A, functions=[{"name": "f", "parameters": {"type": "object"}}]),
+    msgs(
+        U,
+        {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+        {"role": "function", "name": "f", "content": "ok"},
+        A,
+        functions=[{"name": "f", "parameters": {"type": "object"}}],
+    ),
 ]
 
 
@@ -123,14 +286,54 @@ def test_supervised_good_variants(write_jsonl: Callable[..., Path], good: Any) -
 
 DPO_BAD = [
     ("dpo_missing_input", {"preferred_output": [A], "non_preferred_output": [A]}, "input"),
-    ("missing_messages", {"input": {}, "preferred_output": [A], "non_preferred_output": [A]}, "input.messages"),
-    ("dpo_missing_preferred", {"input": {"messages": [U]}, "non_preferred_output": [A]}, "preferred_output"),
-    ("dpo_missing_non_preferred", {"input": {"messages": [U]}, "preferred_output": [A]}, "non_preferred_output"),
-    ("dpo_invalid_preferred", {"input": {"messages": [U]}, "preferred_output": [A, A], "non_preferred_output": [A]}, "preferred_output"),
-    ("dpo_invalid_non_preferred", {"input": {"messages": [U]}, "preferred_output": [A], "non_preferred_output": [U]}, "non_preferred_output"),
-    ("dpo_input_ends_with_assistant", {"input": {"messages": [U, A]}, "preferred_output": [A], "non_preferred_output": [A]}, "input.messages[1]"),
-    ("invalid_tools", {"input": {"messages": [U], "tools": "x"}, "preferred_output": [A], "non_preferred_output": [A]}, "input.tools"),
-    ("weight_on_non_assistant", {"input": {"messages": [U]}, "preferred_output": [{**A, "weight": 1}], "non_preferred_output": [A]}, "preferred_output[0].weight"),
+    (
+        "missing_messages",
+        {"input": {}, "preferred_output": [A], "non_preferred_output": [A]},
+        "input.messages",
+    ),
+    (
+        "dpo_missing_preferred",
+        {"input": {"messages": [U]}, "non_preferred_output": [A]},
+        "preferred_output",
+    ),
+    (
+        "dpo_missing_non_preferred",
+        {"input": {"messages": [U]}, "preferred_output": [A]},
+        "non_preferred_output",
+    ),
+    (
+        "dpo_invalid_preferred",
+        {"input": {"messages": [U]}, "preferred_output": [A, A], "non_preferred_output": [A]},
+        "preferred_output",
+    ),
+    (
+        "dpo_invalid_non_preferred",
+        {"input": {"messages": [U]}, "preferred_output": [A], "non_preferred_output": [U]},
+        "non_preferred_output",
+    ),
+    (
+        "dpo_input_ends_with_assistant",
+        {"input": {"messages": [U, A]}, "preferred_output": [A], "non_preferred_output": [A]},
+        "input.messages[1]",
+    ),
+    (
+        "invalid_tools",
+        {
+            "input": {"messages": [U], "tools": "x"},
+            "preferred_output": [A],
+            "non_preferred_output": [A],
+        },
+        "input.tools",
+    ),
+    (
+        "weight_on_non_assistant",
+        {
+            "input": {"messages": [U]},
+            "preferred_output": [{**A, "weight": 1}],
+            "non_preferred_output": [A],
+        },
+        "preferred_output[0].weight",
+    ),
 ]
 
 
@@ -141,7 +344,15 @@ def test_dpo_rule(write_jsonl: Callable[..., Path], code: str, bad: Any, field: 
 
 
 def test_dpo_good_file(write_jsonl: Callable[..., Path]) -> None:
-    good = {"input": {"messages": [U], "tools": [{"type": "function", "function": {"name": "f"}}], "parallel_tool_calls": True}, "preferred_output": [A], "non_preferred_output": [{"role": "assistant", "content": "no"}]}
+    good = {
+        "input": {
+            "messages": [U],
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "parallel_tool_calls": True,
+        },
+        "preferred_output": [A],
+        "non_preferred_output": [{"role": "assistant", "content": "no"}],
+    }
     report = validate(file_with(write_jsonl, good, "dpo"), method="dpo")
     assert report.valid, report.errors
     assert report.tokens.assistant > 0
@@ -150,8 +361,13 @@ def test_dpo_good_file(write_jsonl: Callable[..., Path]) -> None:
 def test_reinforcement_rules(write_jsonl: Callable[..., Path]) -> None:
     bad = {"messages": [U, A], "answer": "1"}
     report = validate(file_with(write_jsonl, bad, "reinforcement"), method="reinforcement")
-    assert [(i.line, i.code, i.field) for i in report.errors] == [(BAD_LINE, "rft_ends_with_assistant", "messages[1]")]
-    good = {"messages": [U, A, {"role": "user", "content": "and now?"}], "reference": {"any": ["thing"]}}
+    assert [(i.line, i.code, i.field) for i in report.errors] == [
+        (BAD_LINE, "rft_ends_with_assistant", "messages[1]")
+    ]
+    good = {
+        "messages": [U, A, {"role": "user", "content": "and now?"}],
+        "reference": {"any": ["thing"]},
+    }
     report = validate(file_with(write_jsonl, good, "reinforcement"), method="reinforcement")
     assert report.valid and report.tokens.assistant == 0
 
@@ -163,7 +379,11 @@ def test_weight_not_allowed_in_reinforcement(write_jsonl: Callable[..., Path]) -
 
 
 def test_every_violation_is_reported_not_just_the_first(write_jsonl: Callable[..., Path]) -> None:
-    bad = msgs({"role": "human", "content": "x"}, {**U, "weight": 1}, {"role": "assistant", "content": None, "weight": 3})
+    bad = msgs(
+        {"role": "human", "content": "x"},
+        {**U, "weight": 1},
+        {"role": "assistant", "content": None, "weight": 3},
+    )
     report = validate(file_with(write_jsonl, bad))
     codes = sorted(i.code for i in report.errors)
     assert codes == ["invalid_weight", "missing_content", "unknown_role", "weight_on_non_assistant"]

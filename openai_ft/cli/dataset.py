@@ -13,11 +13,26 @@ from openai_ft.dataset.validate_rules import METHODS
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--method", type=click.Choice(METHODS), default="supervised", show_default=True, help="Training method whose format to check.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Base model: token limit and price.")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="supervised",
+    show_default=True,
+    help="Training method whose format to check.",
+)
+@click.option(
+    "--model", default=DEFAULT_MODEL, show_default=True, help="Base model: token limit and price."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Processes for big files (default: up to 2).")
-def validate_cmd(paths: tuple[Path, ...], method: str, model: str, as_json: bool, workers: int | None) -> int:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes for big files (default: up to 2).",
+)
+def validate_cmd(
+    paths: tuple[Path, ...], method: str, model: str, as_json: bool, workers: int | None
+) -> int:
     """Check JSONL training files against OpenAI's formats; exit 1 when any has errors."""
     from openai_ft.dataset.validate import validate, validate_many
 

@@ -55,9 +55,9 @@ def _histogram(report: ValidationReport) -> str:
 def render_validation(reports: Sequence[ValidationReport], console: Console | None = None) -> None:
     """Print each report: a summary, issues grouped by code with their lines, tokens and cost."""
     if console is None:
-        from openai_ft.console import stderr_console
+        from rich.console import Console
 
-        console = stderr_console()
+        console = Console(stderr=True)
     for report in reports:
         status = "[green]valid[/]" if report.valid else "[red]invalid[/]"
         console.print(

@@ -142,7 +142,7 @@ def _merge(
             res.replies, res.long_replies, [(ln + offset, t) for ln, t in res.short]
         )
         offset += res.lines
-    if examples < MIN_EXAMPLES:
+    if examples < MIN_EXAMPLES and not any(i.code == "file_too_large" for i in errors):
         errors.append(
             Issue(
                 None,
