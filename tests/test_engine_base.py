@@ -82,6 +82,7 @@ def _sample_rows() -> list[tuple[str, str, str]]:
 
         frame = pd.read_csv(SAMPLE)
         system = str(frame["system"].dropna().iloc[0])
+        frame = frame.dropna(subset=["text", "intent"])  # the sample keeps a few dirty rows
         return [
             (system, str(t), str(i)) for t, i in zip(frame["text"], frame["intent"], strict=True)
         ]
