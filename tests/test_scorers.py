@@ -35,10 +35,12 @@ def test_contains_regex_numeric() -> None:
 
 def test_json_scorers(tmp_path: Path) -> None:
     assert get_scorer("json_valid")('{"a": 1}', "") == 1.0
-    assert get_scorer("json_valid")("```json\n{\"a\": 1}\n```", "") == 1.0
+    assert get_scorer("json_valid")('```json\n{"a": 1}\n```', "") == 1.0
     assert get_scorer("json_valid")("{a: 1}", "") == 0.0
     schema = tmp_path / "s.json"
-    schema.write_text(json.dumps({"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}))
+    schema.write_text(
+        json.dumps({"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}})
+    )
     sc = get_scorer(f"json_schema:{schema}")
     assert sc('{"a": 2}', "") == 1.0
     assert sc('{"a": "x"}', "") == 0.0
@@ -65,7 +67,9 @@ def test_rouge_l_bleu_chrf() -> None:
     assert rouge_l("the cat was on the mat", "the cat sat on the mat") == pytest.approx(5 / 6)
     assert rouge_l("", "x") == 0.0
     assert tokens("退款 please") == ["退", "款", "please"]
-    assert get_scorer("bleu")("the cat sat on the mat", "the cat sat on the mat") == pytest.approx(1.0)
+    assert get_scorer("bleu")("the cat sat on the mat", "the cat sat on the mat") == pytest.approx(
+        1.0
+    )
     assert 0 < get_scorer("chrf")("the cat sat on a mat", "the cat sat on the mat") < 1
     assert get_scorer("bleu")("我要退款", "我要退款") == pytest.approx(1.0)
     assert not get_scorer("bleu").binary

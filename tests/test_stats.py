@@ -49,7 +49,9 @@ def test_paired_diff_and_compare() -> None:
     assert (c.wins, c.ties, c.losses) == (10, 30, 0)
     assert c.p_value == pytest.approx(mcnemar_exact(10, 0)) and c.test == "mcnemar_exact"
     assert permutation_p_value([0.5] * 5, [0.5] * 5) == 1.0
-    graded = compare("ft", "base", "bleu", np.linspace(0.5, 1, 50), np.linspace(0.4, 0.9, 50), binary=False)
+    graded = compare(
+        "ft", "base", "bleu", np.linspace(0.5, 1, 50), np.linspace(0.4, 0.9, 50), binary=False
+    )
     assert graded.test == "paired_permutation" and graded.p_value < 0.001
 
 

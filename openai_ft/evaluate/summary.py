@@ -82,7 +82,13 @@ def summarize(
     for model in models[1:]:
         for sc in scorers:
             col = score_column(sc.name)
-            pair = by_model[model][[col]].join(by_model[base][[col]], rsuffix="_base").dropna()
+            pair = (
+                by_model[model][[col]]
+                .merge(
+                    by_model[base][[col]], left_index=True, right_index=True, suffixes=("", "_base")
+                )
+                .dropna()
+            )
             if pair.empty:
                 continue
             c = stats.compare(
