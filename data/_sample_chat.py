@@ -218,6 +218,36 @@ PAIRS: list[tuple[str, str, str]] = [
         "The {item} is due back next week. Want me to email you the moment it's available?",
         "Nope.",
     ),
+    (
+        "Can I return the {item}? It's too small.",
+        "Of course - I've emailed you a free return label for the {item}; once it's scanned we'll refund you or send the right size.",
+        "Read the return policy.",
+    ),
+    (
+        "My card was charged twice for order {oid}.",
+        "I'm sorry! I can see the duplicate charge on {oid} and have voided it; it will disappear from your statement in 3-5 days.",
+        "Talk to your bank.",
+    ),
+    (
+        "退货运费谁承担？买的{item_zh}不合适",
+        "尺码不合适的退货运费由我们承担，已为您发送免费退货面单。",
+        "你自己付。",
+    ),
+    (
+        "优惠券用不了，订单{oid}",
+        "抱歉给您带来不便！已为订单{oid}手动补上优惠，差价将原路退回。",
+        "过期了吧。",
+    ),
+    (
+        "My loyalty points disappeared.",
+        "I've checked your account and restored the missing points; they're visible in your balance now.",
+        "Points expire sometimes.",
+    ),
+    (
+        "The {item} stopped working after three months.",
+        "That's covered by the one-year warranty - I've booked a free pickup and you'll get a repaired or new {item} within a week.",
+        "Buy a new one.",
+    ),
 ]
 
 

@@ -62,11 +62,11 @@ class PrepareResult:
     reports: dict[str, ValidationReport] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` shape: the manifest plus the file paths and every split's report."""
+        """The ``--json`` shape: the manifest plus the written ``paths`` and every split's report."""
         return {
             "out_dir": str(self.out_dir),
-            "files": {k: str(v) for k, v in self.files.items()},
             **self.manifest,
+            "paths": {k: str(v) for k, v in self.files.items()},
             "reports": {k: r.to_dict() for k, r in self.reports.items()},
         }
 
