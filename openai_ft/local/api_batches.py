@@ -38,7 +38,12 @@ def create_batch(svc: Service, req: Request) -> Response:
     }
     svc.state.put("batch", batch)
     svc.wake.set()
-    return Response.json(batch)
+    return Response.json(view(batch))
+
+
+def view(batch: dict[str, Any]) -> dict[str, Any]:
+    """A batch as the API shows it: unset timestamps and file ids are left out, not null."""
+    return {k: v for k, v in batch.items() if v is not None}
 
 
 def _get(svc: Service, batch_id: str) -> dict[str, Any]:
@@ -51,12 +56,12 @@ def _get(svc: Service, batch_id: str) -> dict[str, Any]:
 def list_batches(svc: Service, req: Request) -> Response:
     """GET /v1/batches (newest first)."""
     items, more = svc.state.page("batch", **paginate_args(req))
-    return Response.json(list_body(items, more))
+    return Response.json(list_body([view(b) for b in items], more))
 
 
 def retrieve_batch(svc: Service, req: Request, batch_id: str) -> Response:
     """GET /v1/batches/{id}."""
-    return Response.json(_get(svc, batch_id))
+    return Response.json(view(_get(svc, batch_id)))
 
 
 def cancel_batch(svc: Service, req: Request, batch_id: str) -> Response:
@@ -73,7 +78,7 @@ def cancel_batch(svc: Service, req: Request, batch_id: str) -> Response:
     if batch is None or batch["status"] != "cancelling":
         raise ApiError(400, f"Cannot cancel batch {batch_id}: its status is '{batch['status'] if batch else 'unknown'}'.", code="invalid_batch_status")
     svc.wake.set()
-    return Response.json(batch)
+    return Response.json(view(batch))
 
 
 def _parse_lines(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -25,8 +25,6 @@ def store_file(svc: Service, data: bytes, filename: str, purpose: str) -> dict[s
         "filename": filename,
         "purpose": purpose,
         "status": "processed",
-        "expires_at": None,
-        "status_details": None,
     }
     return svc.state.put("file", obj)
 
