@@ -1,0 +1,224 @@
+"""upload, train, watch and the job commands: parse, call the library, hand results to the console."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from openai_ft.cli._jobs_common import _asdict, _backend_options, _client, _out
+from openai_ft.errors import JobFailed, UsageError
+
+
+@click.command("upload")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Upload even if validation finds errors.")
+@click.option("--method", type=click.Choice(["supervised", "dpo"]), default="supervised")
+@click.option("--model", default=None, help="Model to validate the token limits against.")
+@_backend_options
+def upload_cmd(
+    files: tuple[str, ...], force: bool, method: str, model: str | None,
+    backend: str | None, base_url: str | None, as_json: bool,
+) -> int:  # fmt: skip
+    """Validate and upload training files; the same bytes are uploaded only once."""
+    from openai_ft.console.jobs import upload_progress
+    from openai_ft.files import upload
+
+    settings, client = _client(backend, base_url)
+    on_progress, close = upload_progress()
+    try:
+        results = upload(list(files), backend=settings, client=client, force=force,
+                         method=method, model=model, on_progress=on_progress)  # fmt: skip
+    finally:
+        close()
+    for r in results:
+        for w in r.warnings:
+            click.echo(f"WARNING {w}", err=True)
+    if as_json:
+        _out([_asdict(r) for r in results])
+    elif all(r.reused for r in results):
+        click.echo("nothing to do: already uploaded", err=True)
+    for r in results if not as_json else ():
+        note = "already uploaded" if r.reused else f"uploaded {r.bytes:,} bytes"
+        click.echo(f"{r.file_id}  {r.path}  ({note})")
+    return 0
+
+
+def _number(text: str | None) -> int | float | str | None:
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"not a number: {text!r}", tip="use a number or 'auto'") from None
+
+
+def _whole(text: str | None) -> int | str | None:
+    value = _number(text)
+    if isinstance(value, float):
+        raise UsageError(f"not a whole number: {text!r}", tip="use a whole number or 'auto'")
+    return value
+
+
+@click.command("train")
+@click.option("--training-file", default=None, help="JSONL path (uploaded as needed) or file id.")
+@click.option("--validation-file", default=None, help="JSONL path or file id.")
+@click.option("--model", default=None, help="Base model or ft:... model to continue from.")
+@click.option("--method", type=click.Choice(["supervised", "dpo"]), default=None)
+@click.option("--n-epochs", default=None, help="Epochs, or 'auto'.")
+@click.option("--batch-size", default=None, help="Batch size, or 'auto'.")
+@click.option("--learning-rate-multiplier", default=None, help="LR multiplier, or 'auto'.")
+@click.option("--beta", default=None, help="DPO beta, or 'auto'.")
+@click.option("--suffix", default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--metadata", "meta", multiple=True, help="k=v, repeatable.")
+@click.option("--wandb-project", default=None, help="Pass OpenAI's W&B integration through.")
+@click.option("--config", "config_path", default=None, help="TOML run config (flags override).")
+@click.option("--new", is_flag=True, help="Create a fresh job even if one exists for these inputs.")
+@click.option("--budget-usd", type=float, default=None, help="Refuse if the estimate is higher.")
+@click.option("--force", is_flag=True, help="Train even if validation finds errors.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait/--no-wait", default=None, help="Watch the job (default on a terminal).")
+@click.option("--early-stop", type=int, default=None, metavar="PATIENCE")
+@_backend_options
+def train_cmd(**o: Any) -> int:
+    """Create a fine-tuning job (or attach to the one these inputs created) and watch it."""
+    from openai_ft.config import load_run_config
+    from openai_ft.console.jobs import upload_progress
+    from openai_ft.jobs import Plan, train
+
+    cfg = load_run_config(o["config_path"])
+    meta = {}
+    for item in o["meta"]:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"--metadata {item!r} is not k=v", tip="for example --metadata team=support"
+            )
+        meta[key] = value
+    settings, client = _client(o["backend"], o["base_url"], cfg)
+    ask = not o["yes"] and sys.stdin.isatty()
+
+    def confirm(plan: Plan) -> bool:
+        est = plan.estimate
+        cost = (
+            f"~${est.usd:.2f} ({est.trained_tokens:,} trained tokens, {est.n_epochs} epochs)"
+            if est
+            else "unknown"
+        )
+        for notice in plan.notices:
+            click.echo(f"NOTE {notice}", err=True)
+        return click.confirm(f"Create a {plan.method} job on {plan.model}, cost {cost}?", err=True)
+
+    on_progress, close = upload_progress()
+    try:
+        res = train(
+            o["training_file"], o["validation_file"], model=o["model"], method=o["method"],
+            n_epochs=_whole(o["n_epochs"]), batch_size=_whole(o["batch_size"]),
+            learning_rate_multiplier=_number(o["learning_rate_multiplier"]),
+            beta=_number(o["beta"]), suffix=o["suffix"], seed=o["seed"], metadata=meta or None,
+            wandb_project=o["wandb_project"], config=cfg, new=o["new"],
+            budget_usd=o["budget_usd"], force=o["force"], confirm=confirm if ask else None,
+            client=client, backend=settings.backend, base_url=settings.base_url,
+            on_upload=on_progress,
+        )  # fmt: skip
+    finally:
+        close()
+    for notice in res.notices:
+        click.echo(f"NOTE {notice}", err=True)
+    if res.attached and res.status == "succeeded":
+        click.echo(
+            f"nothing to do: job {res.job_id} already succeeded: model {res.fine_tuned_model}",
+            err=True,
+        )
+    elif res.attached:
+        click.echo(
+            f"attached to job {res.job_id} ({res.status}); use --new for a fresh job", err=True
+        )
+    elif res.estimate:
+        click.echo(f"created job {res.job_id} (estimate ${res.estimate.usd:.2f})", err=True)
+    if o["as_json"]:
+        _out(_asdict(res))
+    else:
+        click.echo(
+            res.fine_tuned_model
+            if res.status == "succeeded" and res.fine_tuned_model
+            else res.job_id
+        )
+    wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
+    if wait and res.status not in ("succeeded", "failed", "cancelled"):
+        poll = 0.5 if settings.backend == "local" and not settings.base_url else 5.0
+        return _watch(client, settings.name, res.job_id, o["early_stop"], poll, as_json=False)
+    return 0 if res.status not in ("failed", "cancelled") else 1
+
+
+def _watch(
+    client: Any, backend: str, job_id: str, early_stop: int | None, poll: float, as_json: bool
+) -> int:
+    from openai_ft.console.jobs import WatchView, early_stop_text
+    from openai_ft.watch import watch
+
+    with WatchView() as view:
+        res = watch(job_id, client=client, on_event=view, early_stop=early_stop,
+                    poll_interval=poll, backend=backend)  # fmt: skip
+    if res.interrupted:
+        click.echo(
+            f"stopped watching; job {job_id} keeps running.\n"
+            f"  reattach: openai-ft watch {job_id}\n  cancel:   openai-ft cancel {job_id}",
+            err=True,
+        )
+        return 130
+    if as_json:
+        _out(_asdict(res))
+    if res.early_stop:
+        click.echo(early_stop_text(res.early_stop), err=True)
+    if res.succeeded:
+        if not as_json:
+            click.echo(res.fine_tuned_model)
+        return 0
+    if res.error:
+        where = f" at {res.error.location}" if res.error.location else ""
+        param = f" (param {res.error.param})" if res.error.param else ""
+        raise JobFailed(
+            f"job {job_id} failed{where}: {res.error.code}: {res.error.message}{param}",
+            tip="fix the data and run `openai-ft train` again" if res.error.location else None,
+        )
+    if res.early_stop:
+        return 0 if res.early_stop.checkpoint else 1
+    raise JobFailed(f"job {job_id} ended {res.status}", tip="see `openai-ft status " + job_id + "`")
+
+
+@click.command("watch")
+@click.argument("job_id")
+@click.option("--early-stop", type=int, default=None, metavar="PATIENCE",
+              help="Cancel when validation loss has not improved for PATIENCE validation steps.")  # fmt: skip
+@click.option("--poll-interval", type=float, default=None, help="Seconds between polls.")
+@_backend_options
+def watch_cmd(job_id: str, early_stop: int | None, poll_interval: float | None, backend: str | None,
+              base_url: str | None, as_json: bool) -> int:  # fmt: skip
+    """Follow a job live until it ends (exit 0 on success, 1 on failure or cancel)."""
+    settings, client = _client(backend, base_url)
+    local = settings.backend == "local" and not settings.base_url
+    poll = poll_interval or (0.5 if local else 5.0)
+    return _watch(client, settings.name, job_id, early_stop, poll, as_json)
+
+
+from openai_ft.cli.jobs_more import (  # noqa: E402 - the other job commands live one module over
+    cancel_cmd,
+    checkpoints_cmd,
+    jobs_cmd,
+    metrics_cmd,
+    pause_cmd,
+    resume_cmd,
+    runs_cmd,
+    status_cmd,
+)
+
+__all__ = [
+    "cancel_cmd", "checkpoints_cmd", "jobs_cmd", "metrics_cmd", "pause_cmd", "resume_cmd",
+    "runs_cmd", "status_cmd", "train_cmd", "upload_cmd", "watch_cmd",
+]  # fmt: skip

@@ -1,0 +1,179 @@
+"""Views of upload, train and watch: rich on a terminal, plain lines off one (CI, pipes)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from openai_ft.watch_types import EarlyStopped, JobEvent, Retrying, Snapshot, WatchEvent
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 40) -> str:
+    """A one-line chart of the last ``width`` values."""
+    vals = list(values)[-width:]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = hi - lo or 1.0
+    return "".join(BLOCKS[min(7, int((v - lo) / span * 7.999))] for v in vals)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``1h02m03s`` / ``4m05s`` / ``12s``."""
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _loss(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def status_line(snap: Snapshot, now: float | None = None) -> str:
+    """One plain line: status, step/total, losses, tokens, elapsed and ETA."""
+    parts = [f"{snap.job_id} {snap.status}"]
+    if snap.step is not None:
+        parts.append(f"step {snap.step}/{snap.total_steps or '?'}")
+    parts.append(f"train {_loss(snap.train_loss)} valid {_loss(snap.valid_loss)}")
+    if snap.trained_tokens:
+        parts.append(f"{snap.trained_tokens:,} tokens")
+    parts.append(f"elapsed {fmt_duration(snap.elapsed)}")
+    if snap.estimated_finish:
+        parts.append(f"ETA {fmt_duration(snap.estimated_finish - (now or time.time()))}")
+    return "  ".join(parts)
+
+
+class WatchView:
+    """An ``on_event`` callback that renders watch events (use as a context manager)."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self._last_status: str | None = None
+        self._snap: Snapshot | None = None
+        self._log: list[str] = []
+        self._live: Any = None
+
+    def __enter__(self) -> WatchView:
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.stream)
+            self._live = Live(
+                self._render(), console=console, refresh_per_second=4, transient=False
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(None, None, None)
+
+    def __call__(self, event: WatchEvent) -> None:
+        if isinstance(event, JobEvent):
+            line = (
+                f"[{time.strftime('%H:%M:%S', time.localtime(event.created_at))}] {event.message}"
+            )
+            if self.live:
+                self._log = [*self._log[-7:], line]
+            elif event.type != "metrics":
+                self._write(line)
+        elif isinstance(event, Snapshot):
+            self._snap = event
+            if not self.live and event.status != self._last_status:
+                self._write(status_line(event))
+            self._last_status = event.status
+        elif isinstance(event, Retrying):
+            self._note(f"connection problem ({event.error}); retrying in {event.wait:.0f}s")
+        elif isinstance(event, EarlyStopped):
+            self._note(early_stop_text(event))
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _note(self, text: str) -> None:
+        if self.live:
+            self._log = [*self._log[-7:], text]
+        else:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.text import Text
+
+        snap = self._snap
+        if snap is None:
+            return Text("waiting for the job...")
+        rows: list[Any] = [Text(status_line(snap), style="bold")]
+        if snap.step is not None and snap.total_steps:
+            rows.append(ProgressBar(total=snap.total_steps, completed=snap.step, width=50))
+        if snap.train_curve:
+            rows.append(Text("train " + sparkline([v for _, v in snap.train_curve])))
+        if snap.valid_curve:
+            rows.append(Text("valid " + sparkline([v for _, v in snap.valid_curve])))
+        rows += [Text(line, style="dim") for line in self._log]
+        return Group(*rows)
+
+
+def early_stop_text(e: EarlyStopped) -> str:
+    """What early stopping did, and which checkpoint to use."""
+    head = (
+        f"early stop: no validation improvement for {e.patience} validation steps"
+        f" (best {_loss(e.best_valid_loss)} at step {e.best_step}); job cancelled"
+    )
+    if e.checkpoint:
+        return f"{head}; best usable checkpoint: {e.checkpoint} (step {e.checkpoint_step}, valid {_loss(e.checkpoint_valid_loss)})"
+    return f"{head}; no usable checkpoint with a validation loss"
+
+
+def upload_progress(
+    stream: TextIO | None = None,
+) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    """A byte-level progress callback for upload and a function that closes the view."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        return (lambda _p: None), (lambda: None)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=Console(file=out), transient=True,
+    )  # fmt: skip
+    progress.start()
+    tasks: dict[str, Any] = {}
+
+    def on_progress(p: Any) -> None:
+        if p.path not in tasks:
+            tasks[p.path] = progress.add_task(p.path, total=p.total)
+        progress.update(tasks[p.path], completed=p.sent)
+
+    return on_progress, progress.stop
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (the same on a terminal and in a log)."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    )
