@@ -16,6 +16,11 @@ _EXPORTS: dict[str, str] = {
     "prepare": "openai_ft.dataset.prepare",
     "evaluate": "openai_ft.evaluate.api",
     "evaluate_async": "openai_ft.evaluate.api",
+    "upload": "openai_ft.files",
+    "train": "openai_ft.jobs",
+    "watch": "openai_ft.watch",
+    "latest_model": "openai_ft.runs",
+    "job_metrics": "openai_ft.job_ops",
 }
 
 __all__ = sorted(_EXPORTS)
