@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from openai_ft.evaluate.pacing import Pacer, parse_duration, retry_after
@@ -33,7 +35,7 @@ def test_rpm_spaces_requests_evenly_below_the_limit() -> None:
         clock.t += pacer.reserve()
         sends.append(clock.t)
     assert sends[0] == 1000.0
-    gaps = {round(b - a, 6) for a, b in zip(sends, sends[1:], strict=False)}
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(sends)}
     assert gaps == {round(60 / (60 * 0.97), 6)}
     assert sends[-1] - sends[0] > 60  # never 61 requests inside one minute
 
