@@ -11,33 +11,77 @@ from openai_ft.errors import UsageError
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback unless told otherwise).")
-@click.option("--port", default=8089, show_default=True, type=int, help="TCP port (0 picks a free one).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind (loopback unless told otherwise).",
+)
+@click.option(
+    "--port", default=8089, show_default=True, type=int, help="TCP port (0 picks a free one)."
+)
 @click.option("--api-key", default=None, help="Require this bearer token (401 otherwise).")
-@click.option("--home", type=click.Path(path_type=Path), default=None, help="State folder (default: $OPENAI_FT_HOME or ./.openai-ft).")
-@click.option("--speed", type=float, default=None, help="Seconds of wall time per training step (0 = as fast as possible).")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State folder (default: $OPENAI_FT_HOME or ./.openai-ft).",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=None,
+    help="Seconds of wall time per training step (0 = as fast as possible).",
+)
 @click.option("--rpm", type=int, default=None, help="Requests-per-minute limit (429 beyond it).")
 @click.option("--tpm", type=int, default=None, help="Tokens-per-minute limit (429 beyond it).")
 @click.option("--latency-ms", type=float, default=0.0, help="Latency added to every response.")
-@click.option("--fail-rate", type=float, default=0.0, help="Fraction of requests answered 500/503 (seeded).")
+@click.option(
+    "--fail-rate", type=float, default=0.0, help="Fraction of requests answered 500/503 (seeded)."
+)
 @click.option("--seed", type=int, default=0, help="Seed of the random faults.")
-def serve_cmd(host: str, port: int, api_key: str | None, home: Path | None, speed: float | None, rpm: int | None,
-              tpm: int | None, latency_ms: float, fail_rate: float, seed: int) -> None:
+def serve_cmd(
+    host: str,
+    port: int,
+    api_key: str | None,
+    home: Path | None,
+    speed: float | None,
+    rpm: int | None,
+    tpm: int | None,
+    latency_ms: float,
+    fail_rate: float,
+    seed: int,
+) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
     from openai_ft.local.server import LocalServer
 
     if not 0.0 <= fail_rate <= 1.0:
-        raise UsageError(f"--fail-rate {fail_rate} is out of range", tip="use a fraction between 0 and 1")
+        raise UsageError(
+            f"--fail-rate {fail_rate} is out of range", tip="use a fraction between 0 and 1"
+        )
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
-        sys.stderr.write(f"WARNING serving on {host} without --api-key: anyone who can reach it can use it\n")
-    service = LocalService(home, speed=DEMO_SPEED if speed is None else speed, rpm=rpm, tpm=tpm,
-                           latency_ms=latency_ms, fail_rate=fail_rate, api_key=api_key, seed=seed)
+        sys.stderr.write(
+            f"WARNING serving on {host} without --api-key: anyone who can reach it can use it\n"
+        )
+    service = LocalService(
+        home,
+        speed=DEMO_SPEED if speed is None else speed,
+        rpm=rpm,
+        tpm=tpm,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        api_key=api_key,
+        seed=seed,
+    )
     try:
         server = LocalServer(service, host, port)
     except OSError as exc:
         service.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", tip="pick another --port (or 0 for any free port)") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            tip="pick another --port (or 0 for any free port)",
+        ) from None
     sys.stderr.write(f"openai-ft local service on {server.base_url} (state: {service.root})\n")
     sys.stderr.flush()
     try:

@@ -50,11 +50,22 @@ class LocalService:
         from openai_ft.local.app import Service, Settings
 
         root = (home or state_dir()) / "service"
-        settings = Settings(speed=speed, latency_ms=latency_ms, api_key=api_key, max_file_bytes=max_file_bytes, seed=seed)
+        settings = Settings(
+            speed=speed,
+            latency_ms=latency_ms,
+            api_key=api_key,
+            max_file_bytes=max_file_bytes,
+            seed=seed,
+        )
         self.faults = FaultScript.of(faults)
         self.service: Service = Service(
-            root, settings, clock=clock, limiter=RateLimiter(rpm, tpm, clock), faults=self.faults,
-            random_faults=RandomFaults(fail_rate, seed), engine=engine,
+            root,
+            settings,
+            clock=clock,
+            limiter=RateLimiter(rpm, tpm, clock),
+            faults=self.faults,
+            random_faults=RandomFaults(fail_rate, seed),
+            engine=engine,
         )
         self._sleep = sleep
         self._stop = threading.Event()
@@ -90,7 +101,9 @@ class LocalService:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="openai-ft-local-worker", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="openai-ft-local-worker", daemon=True
+        )
         self._thread.start()
 
     def _pace(self) -> bool:
@@ -105,7 +118,7 @@ class LocalService:
         while not self._stop.is_set():
             try:
                 worked = run_pending(self.service, max_steps=None, pace=self._pace)
-            except Exception:  # noqa: BLE001 - keep serving; the job stays leased and is retried
+            except Exception:
                 worked = False
             if not worked:
                 self.service.wake.wait(0.2)

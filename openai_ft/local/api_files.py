@@ -40,12 +40,22 @@ def get_file(svc: Service, file_id: str, param: str | None = None) -> dict[str, 
 def _check_size(svc: Service, n: int) -> None:
     limit = svc.settings.max_file_bytes
     if n > limit:
-        raise ApiError(413, f"File is too large: {n} bytes; the limit is {limit} bytes. Split it or use the Uploads API.", param="file", code="file_too_large")
+        raise ApiError(
+            413,
+            f"File is too large: {n} bytes; the limit is {limit} bytes. Split it or use the Uploads API.",
+            param="file",
+            code="file_too_large",
+        )
 
 
 def _check_purpose(purpose: str | None) -> str:
     if purpose not in UPLOAD_PURPOSES:
-        raise ApiError(400, f"Invalid value for 'purpose': {purpose!r}. Expected one of {', '.join(UPLOAD_PURPOSES)}.", param="purpose", code="invalid_value")
+        raise ApiError(
+            400,
+            f"Invalid value for 'purpose': {purpose!r}. Expected one of {', '.join(UPLOAD_PURPOSES)}.",
+            param="purpose",
+            code="invalid_value",
+        )
     return purpose
 
 
@@ -58,7 +68,12 @@ def create_file(svc: Service, req: Request) -> Response:
     purpose = _check_purpose(form["purpose"].data.decode() if "purpose" in form else None)
     part = form.get("file")
     if part is None:
-        raise ApiError(400, "Missing required parameter: 'file'.", param="file", code="missing_required_parameter")
+        raise ApiError(
+            400,
+            "Missing required parameter: 'file'.",
+            param="file",
+            code="missing_required_parameter",
+        )
     _check_size(svc, len(part.data))
     return Response.json(store_file(svc, part.data, part.filename or "upload", purpose))
 
@@ -100,7 +115,11 @@ def _get_upload(svc: Service, upload_id: str, *, pending: bool = True) -> dict[s
     if obj["status"] == "pending" and svc.now() >= obj["expires_at"]:
         obj = svc.state.mutate("upload", upload_id, lambda o: {**o, "status": "expired"}) or obj
     if pending and obj["status"] != "pending":
-        raise ApiError(409, f"Upload {upload_id} is already {obj['status']}; start a new upload.", code="upload_not_pending")
+        raise ApiError(
+            409,
+            f"Upload {upload_id} is already {obj['status']}; start a new upload.",
+            code="upload_not_pending",
+        )
     return obj
 
 
@@ -116,8 +135,17 @@ def create_upload(svc: Service, req: Request) -> Response:
     if not isinstance(filename, str) or not filename:
         raise ApiError(400, "Missing required parameter: 'filename'.", param="filename")
     now = svc.now()
-    obj = {"id": new_id("upload_"), "object": "upload", "bytes": size, "created_at": now, "filename": filename,
-           "purpose": purpose, "status": "pending", "expires_at": now + UPLOAD_TTL, "file": None}
+    obj = {
+        "id": new_id("upload_"),
+        "object": "upload",
+        "bytes": size,
+        "created_at": now,
+        "filename": filename,
+        "purpose": purpose,
+        "status": "pending",
+        "expires_at": now + UPLOAD_TTL,
+        "file": None,
+    }
     return Response.json(svc.state.put("upload", obj))
 
 
@@ -129,10 +157,21 @@ def add_part(svc: Service, req: Request, upload_id: str) -> Response:
     if part is None:
         raise ApiError(400, "Missing required parameter: 'data'.", param="data")
     if len(part.data) > MAX_PART_BYTES:
-        raise ApiError(413, f"Part is too large: {len(part.data)} bytes; the limit is {MAX_PART_BYTES}.", param="data", code="part_too_large")
+        raise ApiError(
+            413,
+            f"Part is too large: {len(part.data)} bytes; the limit is {MAX_PART_BYTES}.",
+            param="data",
+            code="part_too_large",
+        )
     part_id = new_id("part_")
     svc.state.write_blob(part_id, part.data)
-    obj = {"id": part_id, "object": "upload.part", "created_at": svc.now(), "upload_id": upload_id, "x_bytes": len(part.data)}
+    obj = {
+        "id": part_id,
+        "object": "upload.part",
+        "created_at": svc.now(),
+        "upload_id": upload_id,
+        "x_bytes": len(part.data),
+    }
     svc.state.put("part", obj, parent=upload_id)
     return Response.json({k: v for k, v in obj.items() if not k.startswith("x_")})
 
@@ -147,18 +186,32 @@ def complete_upload(svc: Service, req: Request, upload_id: str) -> Response:
     parts = {p["id"]: p for p in svc.state.all("part", parent=upload_id)}
     unknown = [p for p in part_ids if p not in parts]
     if unknown:
-        raise ApiError(400, f"Unknown part id(s) for this upload: {', '.join(unknown)}.", param="part_ids")
+        raise ApiError(
+            400, f"Unknown part id(s) for this upload: {', '.join(unknown)}.", param="part_ids"
+        )
     data = b"".join(svc.state.read_blob(p) for p in part_ids)
     if len(data) != upload["bytes"]:
-        raise ApiError(400, f"The parts add up to {len(data)} bytes but the upload was created with bytes={upload['bytes']}.", param="part_ids", code="bytes_mismatch")
+        raise ApiError(
+            400,
+            f"The parts add up to {len(data)} bytes but the upload was created with bytes={upload['bytes']}.",
+            param="part_ids",
+            code="bytes_mismatch",
+        )
     md5 = body.get("md5")
     if md5 and hashlib.md5(data).hexdigest() != md5:
-        raise ApiError(400, "The md5 checksum of the parts does not match 'md5'.", param="md5", code="checksum_mismatch")
+        raise ApiError(
+            400,
+            "The md5 checksum of the parts does not match 'md5'.",
+            param="md5",
+            code="checksum_mismatch",
+        )
     file_obj = store_file(svc, data, upload["filename"], upload["purpose"])
     for p in parts:
         svc.state.delete(p)
         svc.state.delete_blob(p)
-    done = svc.state.mutate("upload", upload_id, lambda o: {**o, "status": "completed", "file": file_obj})
+    done = svc.state.mutate(
+        "upload", upload_id, lambda o: {**o, "status": "completed", "file": file_obj}
+    )
     return Response.json(done)
 
 
@@ -168,4 +221,6 @@ def cancel_upload(svc: Service, req: Request, upload_id: str) -> Response:
     for p in svc.state.all("part", parent=upload_id):
         svc.state.delete(p["id"])
         svc.state.delete_blob(p["id"])
-    return Response.json(svc.state.mutate("upload", upload_id, lambda o: {**o, "status": "cancelled"}))
+    return Response.json(
+        svc.state.mutate("upload", upload_id, lambda o: {**o, "status": "cancelled"})
+    )

@@ -16,12 +16,19 @@ BASE_MODELS = (
     "gpt-4.1-mini-2025-04-14",
     "gpt-4.1-nano-2025-04-14",
 )
-ALIASES = {"gpt-4o": BASE_MODELS[0], "gpt-4o-mini": BASE_MODELS[1], "gpt-4.1": BASE_MODELS[2],
-           "gpt-4.1-mini": BASE_MODELS[3], "gpt-4.1-nano": BASE_MODELS[4]}
+ALIASES = {
+    "gpt-4o": BASE_MODELS[0],
+    "gpt-4o-mini": BASE_MODELS[1],
+    "gpt-4.1": BASE_MODELS[2],
+    "gpt-4.1-mini": BASE_MODELS[3],
+    "gpt-4.1-nano": BASE_MODELS[4],
+}
 TERMINAL = ("succeeded", "failed", "cancelled")
 METHODS = ("supervised", "dpo")
-_HP_KEYS = {"supervised": ("n_epochs", "batch_size", "learning_rate_multiplier"),
-            "dpo": ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")}
+_HP_KEYS = {
+    "supervised": ("n_epochs", "batch_size", "learning_rate_multiplier"),
+    "dpo": ("n_epochs", "batch_size", "learning_rate_multiplier", "beta"),
+}
 _SUFFIX = re.compile(r"^[A-Za-z0-9_\-.]{0,64}$")
 
 
@@ -47,7 +54,13 @@ def shutdown_date(model: str) -> str | None:
 
 
 def _base_model_obj(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 1700000000, "owned_by": "system", "shutdown_date": shutdown_date(name)}
+    return {
+        "id": name,
+        "object": "model",
+        "created": 1700000000,
+        "owned_by": "system",
+        "shutdown_date": shutdown_date(name),
+    }
 
 
 def list_models(svc: Service, req: Request) -> Response:
@@ -70,7 +83,11 @@ def retrieve_model(svc: Service, req: Request, model: str) -> Response:
 def delete_model(svc: Service, req: Request, model: str) -> Response:
     """DELETE /v1/models/{id} (fine-tuned models only)."""
     if model in BASE_MODELS or model in ALIASES:
-        raise ApiError(403, f"You cannot delete the base model '{model}'; only fine-tuned models can be deleted.", code="model_not_deletable")
+        raise ApiError(
+            403,
+            f"You cannot delete the base model '{model}'; only fine-tuned models can be deleted.",
+            code="model_not_deletable",
+        )
     obj = svc.state.get("model", model)
     if obj is None:
         raise not_found("model", model, "model")
@@ -93,12 +110,27 @@ def _file_param(svc: Service, body: dict[str, Any], name: str, required: bool) -
     if file_id is None and not required:
         return None
     if not isinstance(file_id, str) or not file_id:
-        raise ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+        raise ApiError(
+            400,
+            f"Missing required parameter: '{name}'.",
+            param=name,
+            code="missing_required_parameter",
+        )
     obj = svc.state.get("file", file_id)
     if obj is None:
-        raise ApiError(400, f"invalid {name}: {file_id} does not exist; upload it with purpose 'fine-tune' first.", param=name, code="invalid_file")
+        raise ApiError(
+            400,
+            f"invalid {name}: {file_id} does not exist; upload it with purpose 'fine-tune' first.",
+            param=name,
+            code="invalid_file",
+        )
     if obj["purpose"] != "fine-tune":
-        raise ApiError(400, f"invalid {name}: {file_id} has purpose '{obj['purpose']}', expected 'fine-tune'.", param=name, code="invalid_file_purpose")
+        raise ApiError(
+            400,
+            f"invalid {name}: {file_id} has purpose '{obj['purpose']}', expected 'fine-tune'.",
+            param=name,
+            code="invalid_file_purpose",
+        )
     return file_id
 
 
@@ -110,7 +142,12 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kind, requested = "supervised", legacy or {}
     else:
         if not isinstance(method, dict) or method.get("type") not in METHODS:
-            raise ApiError(400, "Invalid 'method.type': expected 'supervised' or 'dpo'.", param="method.type", code="invalid_value")
+            raise ApiError(
+                400,
+                "Invalid 'method.type': expected 'supervised' or 'dpo'.",
+                param="method.type",
+                code="invalid_value",
+            )
         kind = method["type"]
         requested = (method.get(kind) or {}).get("hyperparameters") or legacy or {}
     if not isinstance(requested, dict):
@@ -118,15 +155,26 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     out: dict[str, Any] = {}
     for key in _HP_KEYS[kind]:
         value = requested.get(key, "auto")
-        ok = value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+        ok = value == "auto" or (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        )
         if key in ("n_epochs", "batch_size") and value != "auto":
             ok = ok and isinstance(value, int) and value <= (50 if key == "n_epochs" else 256)
         if not ok:
-            raise ApiError(400, f"Invalid hyperparameter '{key}': {value!r}; use 'auto' or a positive number.", param=f"hyperparameters.{key}", code="invalid_value")
+            raise ApiError(
+                400,
+                f"Invalid hyperparameter '{key}': {value!r}; use 'auto' or a positive number.",
+                param=f"hyperparameters.{key}",
+                code="invalid_value",
+            )
         out[key] = value
     unknown = set(requested) - set(_HP_KEYS[kind])
     if unknown:
-        raise ApiError(400, f"Unknown hyperparameter(s) for {kind}: {', '.join(sorted(unknown))}.", param="hyperparameters")
+        raise ApiError(
+            400,
+            f"Unknown hyperparameter(s) for {kind}: {', '.join(sorted(unknown))}.",
+            param="hyperparameters",
+        )
     return kind, out
 
 
@@ -135,37 +183,81 @@ def create_job(svc: Service, req: Request) -> Response:
     body = req.json()
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+        raise ApiError(
+            400,
+            "Missing required parameter: 'model'.",
+            param="model",
+            code="missing_required_parameter",
+        )
     if not model_exists(svc, model):
-        raise ApiError(400, f"Model {model} is not available for fine-tuning or does not exist.", param="model", code="model_not_available")
+        raise ApiError(
+            400,
+            f"Model {model} is not available for fine-tuning or does not exist.",
+            param="model",
+            code="model_not_available",
+        )
     training = _file_param(svc, body, "training_file", True)
     validation = _file_param(svc, body, "validation_file", False)
     kind, hps = _method(body)
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
-        raise ApiError(400, "Invalid 'suffix': up to 64 letters, digits, '-', '_' or '.'.", param="suffix", code="invalid_value")
+        raise ApiError(
+            400,
+            "Invalid 'suffix': up to 64 letters, digits, '-', '_' or '.'.",
+            param="suffix",
+            code="invalid_value",
+        )
     seed = body.get("seed")
     if seed is None:
         seed = int.from_bytes(new_id("", 8).encode()[:4], "big") % 2**31
     elif not isinstance(seed, int) or isinstance(seed, bool):
-        raise ApiError(400, "Invalid 'seed': expected an integer.", param="seed", code="invalid_value")
+        raise ApiError(
+            400, "Invalid 'seed': expected an integer.", param="seed", code="invalid_value"
+        )
     metadata = body.get("metadata")
-    if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
-        raise ApiError(400, "Invalid 'metadata': up to 16 string keys with string values.", param="metadata", code="invalid_value")
+    if metadata is not None and (
+        not isinstance(metadata, dict)
+        or len(metadata) > 16
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+    ):
+        raise ApiError(
+            400,
+            "Invalid 'metadata': up to 16 string keys with string values.",
+            param="metadata",
+            code="invalid_value",
+        )
     integrations = body.get("integrations")
     if integrations is not None and not isinstance(integrations, list):
-        raise ApiError(400, "Invalid 'integrations': expected a list.", param="integrations", code="invalid_value")
+        raise ApiError(
+            400,
+            "Invalid 'integrations': expected a list.",
+            param="integrations",
+            code="invalid_value",
+        )
     job_id = new_id("ftjob-")
     job = {
-        "id": job_id, "object": "fine_tuning.job", "created_at": svc.now(), "error": None,
-        "fine_tuned_model": None, "finished_at": None,
+        "id": job_id,
+        "object": "fine_tuning.job",
+        "created_at": svc.now(),
+        "error": None,
+        "fine_tuned_model": None,
+        "finished_at": None,
         "hyperparameters": {k: v for k, v in hps.items() if k != "beta"},
-        "model": model, "organization_id": f"org-{ORG}", "result_files": [], "seed": seed,
-        "status": "validating_files", "trained_tokens": None, "training_file": training,
-        "validation_file": validation, "integrations": integrations, "metadata": metadata,
-        "estimated_finish": None, "user_provided_suffix": suffix,
+        "model": model,
+        "organization_id": f"org-{ORG}",
+        "result_files": [],
+        "seed": seed,
+        "status": "validating_files",
+        "trained_tokens": None,
+        "training_file": training,
+        "validation_file": validation,
+        "integrations": integrations,
+        "metadata": metadata,
+        "estimated_finish": None,
+        "user_provided_suffix": suffix,
         "method": {"type": kind, kind: {"hyperparameters": hps}},
-        "x_last_step": 0, "x_total_steps": None,
+        "x_last_step": 0,
+        "x_total_steps": None,
     }
     svc.state.put("job", job)
     add_event(svc, job_id, f"Created fine-tuning job: {job_id}")
@@ -173,10 +265,29 @@ def create_job(svc: Service, req: Request) -> Response:
     return Response.json(public(job))
 
 
-def add_event(svc: Service, job_id: str, message: str, *, level: str = "info", kind: str = "message", data: dict[str, Any] | None = None) -> None:
+def add_event(
+    svc: Service,
+    job_id: str,
+    message: str,
+    *,
+    level: str = "info",
+    kind: str = "message",
+    data: dict[str, Any] | None = None,
+) -> None:
     """Append an event to a job's log."""
-    svc.state.put("event", {"id": new_id("ftevent-"), "object": "fine_tuning.job.event", "created_at": svc.now(),
-                            "level": level, "message": message, "type": kind, "data": data or {}}, parent=job_id)
+    svc.state.put(
+        "event",
+        {
+            "id": new_id("ftevent-"),
+            "object": "fine_tuning.job.event",
+            "created_at": svc.now(),
+            "level": level,
+            "message": message,
+            "type": kind,
+            "data": data or {},
+        },
+        parent=job_id,
+    )
 
 
 def get_job(svc: Service, job_id: str) -> dict[str, Any]:
@@ -203,7 +314,9 @@ def retrieve_job(svc: Service, req: Request, job_id: str) -> Response:
     return Response.json(public(get_job(svc, job_id)))
 
 
-def _transition(svc: Service, job_id: str, allowed: tuple[str, ...], new: str, verb: str) -> dict[str, Any]:
+def _transition(
+    svc: Service, job_id: str, allowed: tuple[str, ...], new: str, verb: str
+) -> dict[str, Any]:
     get_job(svc, job_id)
     seen: dict[str, Any] = {}
 
@@ -215,13 +328,20 @@ def _transition(svc: Service, job_id: str, allowed: tuple[str, ...], new: str, v
 
     job = svc.state.mutate("job", job_id, change)
     if job is None or seen.get("status") not in allowed:
-        raise ApiError(400, f"Cannot {verb} job {job_id}: its status is '{seen.get('status')}'.", param="job_id", code="invalid_job_status")
+        raise ApiError(
+            400,
+            f"Cannot {verb} job {job_id}: its status is '{seen.get('status')}'.",
+            param="job_id",
+            code="invalid_job_status",
+        )
     return job
 
 
 def cancel_job(svc: Service, req: Request, job_id: str) -> Response:
     """POST /v1/fine_tuning/jobs/{id}/cancel."""
-    job = _transition(svc, job_id, ("validating_files", "queued", "running", "paused"), "cancelled", "cancel")
+    job = _transition(
+        svc, job_id, ("validating_files", "queued", "running", "paused"), "cancelled", "cancel"
+    )
     add_event(svc, job_id, "Fine-tuning job cancelled")
     return Response.json(public(job))
 
@@ -236,7 +356,17 @@ def pause_job(svc: Service, req: Request, job_id: str) -> Response:
 def resume_job(svc: Service, req: Request, job_id: str) -> Response:
     """POST /v1/fine_tuning/jobs/{id}/resume."""
     job = _transition(svc, job_id, ("paused",), "queued", "resume")
-    job = svc.state.mutate("job", job_id, lambda j: {**j, "status": "validating_files" if j["x_total_steps"] is None else "queued"}) or job
+    job = (
+        svc.state.mutate(
+            "job",
+            job_id,
+            lambda j: {
+                **j,
+                "status": "validating_files" if j["x_total_steps"] is None else "queued",
+            },
+        )
+        or job
+    )
     add_event(svc, job_id, "Fine-tuning job resumed")
     svc.wake.set()
     return Response.json(public(job))

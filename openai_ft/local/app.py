@@ -119,20 +119,28 @@ class Service:
             response = self._dispatch(request, extra)
         except ApiError as exc:
             response = exc.to_response()
-        except Exception as exc:  # noqa: BLE001 - a bug answers 500 instead of killing the server
-            response = ApiError(500, f"The server had an error while processing your request: {type(exc).__name__}").to_response()
+        except Exception as exc:
+            response = ApiError(
+                500, f"The server had an error while processing your request: {type(exc).__name__}"
+            ).to_response()
         delay += response.delay
         response.delay = delay
         response.headers.update(extra)
         response.headers["x-request-id"] = request_id
-        response.headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000 + delay * 1000))
+        response.headers["openai-processing-ms"] = str(
+            round((time.perf_counter() - started) * 1000 + delay * 1000)
+        )
         return response
 
     def _dispatch(self, request: Request, extra: dict[str, str]) -> Response:
         path = request.path.rstrip("/") or "/"
         key = self.settings.api_key
         if key is not None and request.headers.get("authorization", "") != f"Bearer {key}":
-            raise ApiError(401, "Incorrect API key provided. Pass the key given to `openai-ft serve --api-key`.", code="invalid_api_key")
+            raise ApiError(
+                401,
+                "Incorrect API key provided. Pass the key given to `openai-ft serve --api-key`.",
+                code="invalid_api_key",
+            )
         fault = self.faults.pick(request.method, path) or self.random_faults.pick()
         slow = 0.0
         if fault is not None:
@@ -141,10 +149,21 @@ class Service:
             if fault.kind == "slow":
                 slow = fault.delay
             elif fault.kind == "429":
-                raise ApiError(429, "Rate limit reached (injected fault).", type="requests", code="rate_limit_exceeded", headers={"retry-after-ms": "10", "retry-after": "1"})
+                raise ApiError(
+                    429,
+                    "Rate limit reached (injected fault).",
+                    type="requests",
+                    code="rate_limit_exceeded",
+                    headers={"retry-after-ms": "10", "retry-after": "1"},
+                )
             else:
                 status = int(fault.kind)
-                raise ApiError(status, "The server had an error while processing your request (injected fault)." if status == 500 else "The engine is currently overloaded, please try again later (injected fault).")
+                raise ApiError(
+                    status,
+                    "The server had an error while processing your request (injected fault)."
+                    if status == 500
+                    else "The engine is currently overloaded, please try again later (injected fault).",
+                )
         handler, args = self._route(request.method, path)
         if self.limiter.enabled:
             extra.update(self.limiter.acquire(_token_cost(request, path)))
@@ -162,7 +181,9 @@ class Service:
                 return handler, match.groupdict()
             allowed = True
         if allowed:
-            raise ApiError(405, f"Method {method} is not allowed on {path}.", code="method_not_allowed")
+            raise ApiError(
+                405, f"Method {method} is not allowed on {path}.", code="method_not_allowed"
+            )
         raise ApiError(404, f"Invalid URL ({method} {path})", code="unknown_url")
 
 
@@ -178,10 +199,16 @@ def _token_cost(request: Request, path: str) -> int:
         return 0
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_COMPLETION_TOKENS
     n = body.get("n") or 1
-    return prompt_tokens(body.get("messages")) + int(limit) * int(n) if isinstance(limit, int) and isinstance(n, int) else 0
+    return (
+        prompt_tokens(body.get("messages")) + int(limit) * int(n)
+        if isinstance(limit, int) and isinstance(n, int)
+        else 0
+    )
 
 
-def compile_routes(table: list[tuple[str, str, Handler]]) -> list[tuple[str, re.Pattern[str], Handler]]:
+def compile_routes(
+    table: list[tuple[str, str, Handler]],
+) -> list[tuple[str, re.Pattern[str], Handler]]:
     """Compile ``(METHOD, "/v1/files/{file_id}", handler)`` rows into regexes."""
     out = []
     for method, template, handler in table:
@@ -196,12 +223,16 @@ def paginate_args(request: Request, default_limit: int = 20) -> dict[str, Any]:
     try:
         limit = int(raw) if raw is not None else default_limit
     except ValueError:
-        raise ApiError(400, f"Invalid 'limit': expected an integer, got {raw!r}.", param="limit") from None
+        raise ApiError(
+            400, f"Invalid 'limit': expected an integer, got {raw!r}.", param="limit"
+        ) from None
     if not 1 <= limit <= 10000:
         raise ApiError(400, f"Invalid 'limit': {limit} is out of range (1-10000).", param="limit")
     order = request.arg("order", "desc") or "desc"
     if order not in ("asc", "desc"):
-        raise ApiError(400, f"Invalid 'order': expected 'asc' or 'desc', got {order!r}.", param="order")
+        raise ApiError(
+            400, f"Invalid 'order': expected 'asc' or 'desc', got {order!r}.", param="order"
+        )
     return {"limit": limit, "after": request.arg("after"), "order": order}
 
 

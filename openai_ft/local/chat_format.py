@@ -12,7 +12,7 @@ def _instance(schema: Any, text: str, depth: int = 0) -> Any:
     """A value that satisfies a (simple) JSON schema, with ``text`` in its string slots."""
     if not isinstance(schema, dict) or depth > 8:
         return text
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
@@ -43,14 +43,16 @@ def coerce_to_schema(text: str, schema: dict[str, Any] | None) -> str:
     except ValueError:
         parsed = None
     if schema is None:
-        return text if isinstance(parsed, dict) else json.dumps({"response": text}, ensure_ascii=False)
+        return (
+            text if isinstance(parsed, dict) else json.dumps({"response": text}, ensure_ascii=False)
+        )
     if parsed is not None:
         try:
             import jsonschema
 
             jsonschema.validate(parsed, schema)
             return text
-        except Exception:  # noqa: BLE001 - any schema problem means: build a conforming value
+        except Exception:
             pass
     return json.dumps(_instance(schema, text), ensure_ascii=False)
 
@@ -61,12 +63,24 @@ def _pieces(text: str, size: int = 16) -> list[str]:
 
 def stream_chunks(result: dict[str, Any], include_usage: bool) -> list[bytes]:
     """The SSE frames of a finished completion: role, content deltas, finish, usage, ``[DONE]``."""
-    base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"],
-            "model": result["model"], "system_fingerprint": result["system_fingerprint"]}
+    base = {
+        "id": result["id"],
+        "object": "chat.completion.chunk",
+        "created": result["created"],
+        "model": result["model"],
+        "system_fingerprint": result["system_fingerprint"],
+    }
     frames: list[dict[str, Any]] = []
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> None:
-        frame = {**base, "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> None:
+        frame = {
+            **base,
+            "choices": [
+                {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+            ],
+        }
         if include_usage:
             frame["usage"] = None
         frames.append(frame)
@@ -81,8 +95,12 @@ def stream_chunks(result: dict[str, Any], include_usage: bool) -> list[bytes]:
             lp = (choice.get("logprobs") or {}).get("content")
             if lp:
                 for entry in lp:
-                    chunk(i, {"content": entry["token"]}, logprobs={"content": [entry], "refusal": None})
-                rest = msg["content"][sum(len(e["token"]) for e in lp):]
+                    chunk(
+                        i,
+                        {"content": entry["token"]},
+                        logprobs={"content": [entry], "refusal": None},
+                    )
+                rest = msg["content"][sum(len(e["token"]) for e in lp) :]
                 if rest:
                     chunk(i, {"content": rest})
             else:

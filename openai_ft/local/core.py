@@ -36,7 +36,12 @@ class Request:
 
     @classmethod
     def build(
-        cls, method: str, path: str, query_string: str, headers: Iterable[tuple[str, str]], body: bytes
+        cls,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
     ) -> Request:
         """Build a request from wire pieces (query string undecoded, headers in any case)."""
         return cls(
@@ -59,7 +64,9 @@ class Request:
         try:
             data = json.loads(self.body or b"{}")
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"We could not parse the JSON body of your request: {exc}") from None
+            raise ApiError(
+                400, f"We could not parse the JSON body of your request: {exc}"
+            ) from None
         if not isinstance(data, dict):
             raise ApiError(400, "The request body must be a JSON object.")
         return data
@@ -109,7 +116,14 @@ class ApiError(Exception):
 
     def envelope(self) -> JSON:
         """The ``{"error": {...}}`` body."""
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
     def to_response(self) -> Response:
         """This error as a response."""
@@ -120,7 +134,9 @@ class ApiError(Exception):
 
 def not_found(kind: str, ident: str, param: str | None = None) -> ApiError:
     """The 404 for an unknown id."""
-    return ApiError(404, f"No such {kind}: '{ident}'", param=param, code=f"{kind}_not_found".replace(" ", "_"))
+    return ApiError(
+        404, f"No such {kind}: '{ident}'", param=param, code=f"{kind}_not_found".replace(" ", "_")
+    )
 
 
 def new_id(prefix: str, n: int = 24) -> str:

@@ -34,7 +34,9 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}: choose one of {', '.join(FAULT_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}: choose one of {', '.join(FAULT_KINDS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,10 @@ class RateLimiter:
         """Count one request of ``tokens`` tokens; returns the headers, or raises a 429 ApiError."""
         with self._lock:
             now = self.clock()
-            for window, kind, amount in ((self.requests, "requests", 1), (self.tokens, "tokens", tokens)):
+            for window, kind, amount in (
+                (self.requests, "requests", 1),
+                (self.tokens, "tokens", tokens),
+            ):
                 if window is None:
                     continue
                 wait = window.wait_for(now, amount)

@@ -39,7 +39,9 @@ def run_pending(svc: Service, *, max_steps: int | None, pace: Callable[[], bool]
         finally:
             svc.state.release(job_id, svc.owner)
     for batch in svc.state.all("batch"):
-        if batch["status"] not in ACTIVE or not svc.state.claim(batch["id"], svc.owner, svc.clock(), stale):
+        if batch["status"] not in ACTIVE or not svc.state.claim(
+            batch["id"], svc.owner, svc.clock(), stale
+        ):
             continue
         try:
             run_batch(svc, batch["id"])

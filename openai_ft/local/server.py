@@ -30,7 +30,9 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     return handler.rfile.read(length) if length else b""
 
 
-def make_handler(local: LocalService, log: IO[str] | None, sleep: Callable[[float], None]) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    local: LocalService, log: IO[str] | None, sleep: Callable[[float], None]
+) -> type[BaseHTTPRequestHandler]:
     """A request-handler class bound to one service."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -40,7 +42,13 @@ def make_handler(local: LocalService, log: IO[str] | None, sleep: Callable[[floa
         def _serve(self) -> None:
             started = time.perf_counter()
             parts = urlsplit(self.path)
-            request = Request.build(self.command, unquote(parts.path), parts.query, self.headers.items(), _read_body(self))
+            request = Request.build(
+                self.command,
+                unquote(parts.path),
+                parts.query,
+                self.headers.items(),
+                _read_body(self),
+            )
             response = local.service.handle(request)
             if response.delay > 0:
                 sleep(response.delay)
@@ -68,7 +76,9 @@ def make_handler(local: LocalService, log: IO[str] | None, sleep: Callable[[floa
 
         def _log(self, method: str, path: str, status: int, started: float) -> None:
             if log is not None:
-                log.write(f"{method} {path} {status} {(time.perf_counter() - started) * 1000:.1f}\n")
+                log.write(
+                    f"{method} {path} {status} {(time.perf_counter() - started) * 1000:.1f}\n"
+                )
                 log.flush()
 
         do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
@@ -82,8 +92,14 @@ def make_handler(local: LocalService, log: IO[str] | None, sleep: Callable[[floa
 class LocalServer:
     """``ThreadingHTTPServer`` serving a LocalService on ``host:port`` (port 0 picks a free one)."""
 
-    def __init__(self, local: LocalService, host: str = "127.0.0.1", port: int = 8089,
-                 log: IO[str] | None = sys.stderr, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        local: LocalService,
+        host: str = "127.0.0.1",
+        port: int = 8089,
+        log: IO[str] | None = sys.stderr,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.local = local
         self.httpd = ThreadingHTTPServer((host, port), make_handler(local, log, sleep))
         self.httpd.daemon_threads = True
@@ -97,7 +113,9 @@ class LocalServer:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="openai-ft-serve", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="openai-ft-serve", daemon=True
+        )
         self._thread.start()
 
     def serve_forever(self) -> None:

@@ -56,7 +56,9 @@ class State:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.db_path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -99,16 +101,22 @@ class State:
 
     def get(self, kind: str, ident: str) -> JSON | None:
         """The object ``ident`` of this kind, or None."""
-        row = self._conn().execute("SELECT body FROM objects WHERE kind = ? AND id = ?", (kind, ident)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT body FROM objects WHERE kind = ? AND id = ?", (kind, ident))
+            .fetchone()
+        )
         return json.loads(row[0]) if row else None
 
     def mutate(self, kind: str, ident: str, fn: Callable[[JSON], JSON | None]) -> JSON | None:
         """Atomically replace an object by ``fn(old)``; ``fn`` may return None to keep it as is."""
         with self.tx() as conn:
-            row = conn.execute("SELECT body FROM objects WHERE kind = ? AND id = ?", (kind, ident)).fetchone()
+            row = conn.execute(
+                "SELECT body FROM objects WHERE kind = ? AND id = ?", (kind, ident)
+            ).fetchone()
             if row is None:
                 return None
-            old = json.loads(row[0])
+            old: JSON = json.loads(row[0])
             new = fn(old)
             if new is None:
                 return old
@@ -186,16 +194,23 @@ class State:
     def claim(self, ident: str, owner: str, now: float, stale_after: float) -> bool:
         """Take the lease on ``ident`` if it is free, ours, or its holder's heartbeat is stale."""
         with self.tx() as conn:
-            row = conn.execute("SELECT owner, heartbeat FROM leases WHERE id = ?", (ident,)).fetchone()
+            row = conn.execute(
+                "SELECT owner, heartbeat FROM leases WHERE id = ?", (ident,)
+            ).fetchone()
             if row is not None and row[0] != owner and now - row[1] < stale_after:
                 return False
-            conn.execute("INSERT OR REPLACE INTO leases (id, owner, heartbeat) VALUES (?, ?, ?)", (ident, owner, now))
+            conn.execute(
+                "INSERT OR REPLACE INTO leases (id, owner, heartbeat) VALUES (?, ?, ?)",
+                (ident, owner, now),
+            )
             return True
 
     def heartbeat(self, ident: str, owner: str, now: float) -> bool:
         """Refresh our lease; False if someone else holds it now."""
         with self.tx() as conn:
-            cur = conn.execute("UPDATE leases SET heartbeat = ? WHERE id = ? AND owner = ?", (now, ident, owner))
+            cur = conn.execute(
+                "UPDATE leases SET heartbeat = ? WHERE id = ? AND owner = ?", (now, ident, owner)
+            )
             return cur.rowcount > 0
 
     def release(self, ident: str, owner: str) -> None:

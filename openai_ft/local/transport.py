@@ -21,7 +21,9 @@ def _to_core(request: httpx2.Request, body: bytes) -> Request:
     return Request.build(
         request.method,
         request.url.path,
-        request.url.query.decode("ascii") if isinstance(request.url.query, bytes) else str(request.url.query),
+        request.url.query.decode("ascii")
+        if isinstance(request.url.query, bytes)
+        else str(request.url.query),
         request.headers.items(),
         body,
     )
@@ -29,9 +31,13 @@ def _to_core(request: httpx2.Request, body: bytes) -> Request:
 
 def _to_httpx(request: httpx2.Request, response: Response) -> httpx2.Response:
     if response.drop:
-        raise httpx2.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        raise httpx2.RemoteProtocolError(
+            "Server disconnected without sending a response.", request=request
+        )
     content = b"".join(response.chunks) if response.chunks is not None else response.body
-    return httpx2.Response(response.status, headers=response.headers, content=content, request=request)
+    return httpx2.Response(
+        response.status, headers=response.headers, content=content, request=request
+    )
 
 
 class LocalTransport(httpx2.BaseTransport):

@@ -64,7 +64,12 @@ def run_job(svc: Service, job_id: str, budget: Budget, pace: Callable[[], bool])
     _train(svc, job, budget, pace)
 
 
-def _set(svc: Service, job_id: str, fn: Callable[[dict[str, Any]], dict[str, Any]], only_from: tuple[str, ...]) -> dict[str, Any] | None:
+def _set(
+    svc: Service,
+    job_id: str,
+    fn: Callable[[dict[str, Any]], dict[str, Any]],
+    only_from: tuple[str, ...],
+) -> dict[str, Any] | None:
     ok: list[bool] = []
 
     def change(job: dict[str, Any]) -> dict[str, Any] | None:
@@ -79,7 +84,12 @@ def _set(svc: Service, job_id: str, fn: Callable[[dict[str, Any]], dict[str, Any
 
 def _fail(svc: Service, job_id: str, code: str, message: str, param: str | None) -> None:
     error = {"code": code, "message": message, "param": param}
-    if _set(svc, job_id, lambda j: {**j, "status": "failed", "error": error, "estimated_finish": None}, only_from=ACTIVE):
+    if _set(
+        svc,
+        job_id,
+        lambda j: {**j, "status": "failed", "error": error, "estimated_finish": None},
+        only_from=ACTIVE,
+    ):
         add_event(svc, job_id, f"Fine-tuning job failed: {message}", level="error")
 
 
@@ -102,7 +112,13 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
         if file_id is None:
             continue
         if svc.state.get("file", file_id) is None:
-            _fail(svc, job_id, "invalid_file", f"{param} {file_id} was deleted before the job could read it.", param)
+            _fail(
+                svc,
+                job_id,
+                "invalid_file",
+                f"{param} {file_id} was deleted before the job could read it.",
+                param,
+            )
             return False
         try:
             report = validate(svc.state.blob_path(file_id), method=method, model=base, workers=1)
@@ -110,7 +126,9 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
             _fail(svc, job_id, f"invalid_{param}", exc.message, param)
             return False
         # OpenAI's minimum of 10 examples applies to the training file only.
-        errors = [e for e in report.errors if param == "training_file" or e.code != "too_few_examples"]
+        errors = [
+            e for e in report.errors if param == "training_file" or e.code != "too_few_examples"
+        ]
         if errors:
             first = errors[0]
             where = f"at line {first.line}" if first.line is not None else "in the file"
@@ -120,16 +138,27 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
             return False
         if param == "training_file":
             n_train, trained_tokens = report.examples, report.tokens.total
-    hp = svc.engine.resolve_hyperparameters(n_train, method, job["method"][method]["hyperparameters"])
+    hp = svc.engine.resolve_hyperparameters(
+        n_train, method, job["method"][method]["hyperparameters"]
+    )
     total = svc.engine.total_steps(n_train, hp)
-    resolved = {"n_epochs": hp.n_epochs, "batch_size": hp.batch_size, "learning_rate_multiplier": hp.learning_rate_multiplier}
+    resolved: dict[str, Any] = {
+        "n_epochs": hp.n_epochs,
+        "batch_size": hp.batch_size,
+        "learning_rate_multiplier": hp.learning_rate_multiplier,
+    }
     if method == "dpo":
         resolved["beta"] = hp.beta
 
     def queued(j: dict[str, Any]) -> dict[str, Any]:
-        return {**j, "status": "queued", "x_total_steps": total, "x_tokens": trained_tokens * hp.n_epochs,
-                "hyperparameters": {k: v for k, v in resolved.items() if k != "beta"},
-                "method": {"type": method, method: {"hyperparameters": resolved}}}
+        return {
+            **j,
+            "status": "queued",
+            "x_total_steps": total,
+            "x_tokens": trained_tokens * hp.n_epochs,
+            "hyperparameters": {k: v for k, v in resolved.items() if k != "beta"},
+            "method": {"type": method, method: {"hyperparameters": resolved}},
+        }
 
     if _set(svc, job_id, queued, only_from=("validating_files",)) is None:
         return False
@@ -144,9 +173,16 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
     total: int = job["x_total_steps"]
     last_step: int = job["x_last_step"]
     hp_raw = job["method"][method]["hyperparameters"]
-    hp = Hyperparameters(hp_raw["n_epochs"], hp_raw["batch_size"], hp_raw["learning_rate_multiplier"], hp_raw.get("beta"))
+    hp = Hyperparameters(
+        hp_raw["n_epochs"],
+        hp_raw["batch_size"],
+        hp_raw["learning_rate_multiplier"],
+        hp_raw.get("beta"),
+    )
     train = read_jsonl(svc.state.read_blob(job["training_file"]))
-    valid = read_jsonl(svc.state.read_blob(job["validation_file"])) if job["validation_file"] else None
+    valid = (
+        read_jsonl(svc.state.read_blob(job["validation_file"])) if job["validation_file"] else None
+    )
     base = svc.load_model(job["model"]) if job["model"].startswith("ft:") else None
     ft_name = f"ft:{base_model_of(job['model'])}:{ORG}:{job['user_provided_suffix'] or ''}:{job_id.removeprefix('ftjob-')}"
     _estimate(svc, job_id, total - last_step)
@@ -155,11 +191,19 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
     def on_step(m: StepMetrics) -> None:
         if m.step <= progress["step"]:
             return
-        data = {"step": m.step, "total_steps": m.total_steps, "train_loss": m.train_loss,
-                "train_mean_token_accuracy": m.train_mean_token_accuracy}
+        data: dict[str, Any] = {
+            "step": m.step,
+            "total_steps": m.total_steps,
+            "train_loss": m.train_loss,
+            "train_mean_token_accuracy": m.train_mean_token_accuracy,
+        }
         if m.valid_loss is not None:
-            data.update(valid_loss=m.valid_loss, valid_mean_token_accuracy=m.valid_mean_token_accuracy,
-                        full_valid_loss=m.full_valid_loss, full_valid_mean_token_accuracy=m.full_valid_mean_token_accuracy)
+            data.update(
+                valid_loss=m.valid_loss,
+                valid_mean_token_accuracy=m.valid_mean_token_accuracy,
+                full_valid_loss=m.full_valid_loss,
+                full_valid_mean_token_accuracy=m.full_valid_mean_token_accuracy,
+            )
         message = f"Step {m.step}/{m.total_steps}: training loss={m.train_loss:.4f}"
         if m.valid_loss is not None:
             message += f", validation loss={m.valid_loss:.4f}"
@@ -184,8 +228,18 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
         current = svc.state.get("job", job_id)
         return current is None or current["status"] != "running"
 
-    model = svc.engine.train(train, valid, hp, method=method, seed=job["seed"], base=base, on_step=on_step,
-                             on_epoch_end=on_epoch_end, should_stop=should_stop, start_step=last_step)
+    model = svc.engine.train(
+        train,
+        valid,
+        hp,
+        method=method,
+        seed=job["seed"],
+        base=base,
+        on_step=on_step,
+        on_epoch_end=on_epoch_end,
+        should_stop=should_stop,
+        start_step=last_step,
+    )
     current = svc.state.get("job", job_id)
     if current is None or current["status"] != "running" or current["x_last_step"] < total:
         return
@@ -194,12 +248,23 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
 
 def _estimate(svc: Service, job_id: str, steps_left: int) -> None:
     eta = svc.now() + max(1, round(steps_left * svc.settings.speed))
-    svc.state.mutate("job", job_id, lambda j: {**j, "estimated_finish": eta} if j["status"] == "running" else None)
+    svc.state.mutate(
+        "job",
+        job_id,
+        lambda j: {**j, "estimated_finish": eta} if j["status"] == "running" else None,
+    )
 
 
 def _metrics_at(svc: Service, job_id: str, step: int) -> dict[str, Any]:
-    keys = ("step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy",
-            "full_valid_loss", "full_valid_mean_token_accuracy")
+    keys = (
+        "step",
+        "train_loss",
+        "train_mean_token_accuracy",
+        "valid_loss",
+        "valid_mean_token_accuracy",
+        "full_valid_loss",
+        "full_valid_mean_token_accuracy",
+    )
     for event in svc.state.page("event", parent=job_id, limit=50, order="desc")[0]:
         if event["type"] == "metrics" and event["data"].get("step") == step:
             return {k: event["data"][k] for k in keys if event["data"].get(k) is not None}
@@ -209,16 +274,39 @@ def _metrics_at(svc: Service, job_id: str, step: int) -> dict[str, Any]:
 def _store_model(svc: Service, model_id: str, job_id: str, model: Any, checkpoint: bool) -> None:
     blob = new_id("mdl_")
     svc.state.write_blob(blob, model.to_bytes())
-    svc.state.put("model", {"id": model_id, "object": "model", "created": svc.now(), "owned_by": f"user-{ORG}",
-                            "shutdown_date": None, "x_blob": blob, "x_job": job_id, "x_checkpoint": checkpoint})
+    svc.state.put(
+        "model",
+        {
+            "id": model_id,
+            "object": "model",
+            "created": svc.now(),
+            "owned_by": f"user-{ORG}",
+            "shutdown_date": None,
+            "x_blob": blob,
+            "x_job": job_id,
+            "x_checkpoint": checkpoint,
+        },
+    )
 
 
-def _store_checkpoint(svc: Service, job_id: str, model_id: str, step: int, metrics: dict[str, Any], model: Any) -> None:
+def _store_checkpoint(
+    svc: Service, job_id: str, model_id: str, step: int, metrics: dict[str, Any], model: Any
+) -> None:
     if svc.state.get("model", model_id) is None:
         _store_model(svc, model_id, job_id, model, checkpoint=True)
-    svc.state.put("checkpoint", {"id": new_id("ftckpt_"), "object": "fine_tuning.job.checkpoint", "created_at": svc.now(),
-                                 "fine_tuned_model_checkpoint": model_id, "fine_tuning_job_id": job_id,
-                                 "metrics": metrics, "step_number": step}, parent=job_id)
+    svc.state.put(
+        "checkpoint",
+        {
+            "id": new_id("ftckpt_"),
+            "object": "fine_tuning.job.checkpoint",
+            "created_at": svc.now(),
+            "fine_tuned_model_checkpoint": model_id,
+            "fine_tuning_job_id": job_id,
+            "metrics": metrics,
+            "step_number": step,
+        },
+        parent=job_id,
+    )
     add_event(svc, job_id, f"Checkpoint created at step {step}")
     for old in svc.state.all("checkpoint", parent=job_id)[:-KEEP_CHECKPOINTS]:
         svc.state.delete(old["id"])
@@ -239,8 +327,17 @@ def result_csv(svc: Service, job_id: str) -> bytes:
 
     for e in sorted(events, key=lambda e: e["data"]["step"]):
         d = e["data"]
-        rows.append(",".join([str(d["step"]), cell(d.get("train_loss")), cell(d.get("train_mean_token_accuracy")),
-                              cell(d.get("valid_loss")), cell(d.get("valid_mean_token_accuracy"))]))
+        rows.append(
+            ",".join(
+                [
+                    str(d["step"]),
+                    cell(d.get("train_loss")),
+                    cell(d.get("train_mean_token_accuracy")),
+                    cell(d.get("valid_loss")),
+                    cell(d.get("valid_mean_token_accuracy")),
+                ]
+            )
+        )
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -251,8 +348,15 @@ def _finish(svc: Service, job: dict[str, Any], ft_name: str, model: Any) -> None
     result = store_file(svc, result_csv(svc, job_id), "step_metrics.csv", "fine-tune-results")
 
     def done(j: dict[str, Any]) -> dict[str, Any]:
-        return {**j, "status": "succeeded", "fine_tuned_model": ft_name, "finished_at": svc.now(),
-                "trained_tokens": j.get("x_tokens", 0), "result_files": [result["id"]], "estimated_finish": None}
+        return {
+            **j,
+            "status": "succeeded",
+            "fine_tuned_model": ft_name,
+            "finished_at": svc.now(),
+            "trained_tokens": j.get("x_tokens", 0),
+            "result_files": [result["id"]],
+            "estimated_finish": None,
+        }
 
     if _set(svc, job_id, done, only_from=("running",)) is None:
         svc.state.delete(result["id"])

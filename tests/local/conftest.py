@@ -34,11 +34,15 @@ def chat_rows(n: int = 12) -> list[dict[str, Any]]:
     rows = []
     for i in range(n):
         label = labels[i % 3]
-        rows.append({"messages": [
-            {"role": "system", "content": "Classify the sentiment."},
-            {"role": "user", "content": f"review {i}: {words[label]} product"},
-            {"role": "assistant", "content": label},
-        ]})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": "Classify the sentiment."},
+                    {"role": "user", "content": f"review {i}: {words[label]} product"},
+                    {"role": "assistant", "content": label},
+                ]
+            }
+        )
     return rows
 
 
@@ -70,8 +74,12 @@ def svc(home: Path, clock: FakeClock) -> Iterator[LocalService]:
 def make_client(service: LocalService, **kw: Any) -> openai.OpenAI:
     """An SDK client on the in-process transport (no retries unless asked)."""
     kw.setdefault("max_retries", 0)
-    return openai.OpenAI(api_key="local", base_url="http://localhost/v1",
-                         http_client=httpx2.Client(transport=service.transport()), **kw)
+    return openai.OpenAI(
+        api_key="local",
+        base_url="http://localhost/v1",
+        http_client=httpx2.Client(transport=service.transport()),
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -83,5 +91,9 @@ def client(svc: LocalService) -> openai.OpenAI:
 @pytest.fixture
 def aclient(svc: LocalService) -> openai.AsyncOpenAI:
     """The async SDK client."""
-    return openai.AsyncOpenAI(api_key="local", base_url="http://localhost/v1", max_retries=0,
-                              http_client=httpx2.AsyncClient(transport=svc.async_transport()))
+    return openai.AsyncOpenAI(
+        api_key="local",
+        base_url="http://localhost/v1",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=svc.async_transport()),
+    )

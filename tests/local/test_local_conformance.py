@@ -82,7 +82,9 @@ def _operation(spec: dict[str, Any], method: str, path: str) -> tuple[str, dict[
 
 
 def _validator(spec: dict[str, Any], ref: str) -> jsonschema.protocols.Validator:
-    registry: Registry = Registry().with_resource("spec", Resource.from_contents(spec, default_specification=DRAFT202012))
+    registry: Registry = Registry().with_resource(
+        "spec", Resource.from_contents(spec, default_specification=DRAFT202012)
+    )
     return jsonschema.Draft202012Validator({"$ref": "spec" + ref}, registry=registry)
 
 
@@ -91,8 +93,13 @@ def _scenario(svc: LocalService, client: openai.OpenAI) -> None:
     client.files.list(limit=1)
     client.files.retrieve(train.id)
     client.files.content(train.id)
-    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id, suffix="c", metadata={"a": "b"},
-                                         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3}}})
+    job = client.fine_tuning.jobs.create(
+        model="gpt-4o-mini",
+        training_file=train.id,
+        suffix="c",
+        metadata={"a": "b"},
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3}}},
+    )
     svc.run_jobs(max_steps=1)
     client.fine_tuning.jobs.pause(job.id)
     client.fine_tuning.jobs.resume(job.id)
@@ -103,41 +110,83 @@ def _scenario(svc: LocalService, client: openai.OpenAI) -> None:
     list(client.fine_tuning.jobs.checkpoints.list(job.id))
     other = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
     client.fine_tuning.jobs.cancel(other.id)
-    bad = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=client.files.create(
-        file=("b.jsonl", b"{}\n" * 12), purpose="fine-tune").id)
+    bad = client.fine_tuning.jobs.create(
+        model="gpt-4o-mini",
+        training_file=client.files.create(file=("b.jsonl", b"{}\n" * 12), purpose="fine-tune").id,
+    )
     svc.run_jobs()
     client.fine_tuning.jobs.retrieve(bad.id)
     client.models.list()
     client.models.retrieve("gpt-4o-mini")
     client.models.retrieve(done.fine_tuned_model or "")
     msgs = [{"role": "user", "content": "hello in json"}]
-    client.chat.completions.create(model=done.fine_tuned_model or "", messages=msgs, logprobs=True, top_logprobs=2, n=2)  # type: ignore[arg-type]
-    client.chat.completions.create(model="gpt-4o-mini", messages=msgs, max_tokens=2, response_format={"type": "json_object"})  # type: ignore[arg-type]
-    client.chat.completions.create(model="gpt-4o-mini", messages=msgs, tool_choice="required", tools=[  # type: ignore[arg-type]
-        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}}])
-    list(client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True, logprobs=True,  # type: ignore[arg-type]
-                                        stream_options={"include_usage": True}))
-    line = {"custom_id": "1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", "messages": msgs}}
+    client.chat.completions.create(
+        model=done.fine_tuned_model or "", messages=msgs, logprobs=True, top_logprobs=2, n=2
+    )  # type: ignore[arg-type]
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=msgs, max_tokens=2, response_format={"type": "json_object"}
+    )  # type: ignore[arg-type]
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=msgs,
+        tool_choice="required",
+        tools=[  # type: ignore[arg-type]
+            {
+                "type": "function",
+                "function": {
+                    "name": "f",
+                    "parameters": {"type": "object", "properties": {"x": {"type": "string"}}},
+                },
+            }
+        ],
+    )
+    list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=msgs,
+            stream=True,
+            logprobs=True,  # type: ignore[arg-type]
+            stream_options={"include_usage": True},
+        )
+    )
+    line = {
+        "custom_id": "1",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "messages": msgs},
+    }
     bf = client.files.create(file=("b.jsonl", jsonl([line])), purpose="batch")
-    batch = client.batches.create(input_file_id=bf.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=bf.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     svc.run_jobs()
     client.batches.retrieve(batch.id)
     client.batches.list()
     up = client.uploads.create(bytes=3, filename="u.jsonl", mime_type="text/jsonl", purpose="batch")
     part = client.uploads.parts.create(up.id, data=b"abc")
     client.uploads.complete(up.id, part_ids=[part.id])
-    client.uploads.cancel(client.uploads.create(bytes=1, filename="v", mime_type="text/plain", purpose="batch").id)
+    client.uploads.cancel(
+        client.uploads.create(bytes=1, filename="v", mime_type="text/plain", purpose="batch").id
+    )
     client.models.delete(done.fine_tuned_model or "")
     client.files.delete(train.id)
-    for call in (lambda: client.files.retrieve("file-x"), lambda: client.fine_tuning.jobs.retrieve("ftjob-x"),
-                 lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[])):
+    for call in (
+        lambda: client.files.retrieve("file-x"),
+        lambda: client.fine_tuning.jobs.retrieve("ftjob-x"),
+        lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[]),
+    ):
         with pytest.raises(openai.APIStatusError):
             call()
 
 
 def test_every_response_matches_the_spec(spec: dict[str, Any], svc: LocalService) -> None:
     recorder = Recorder(svc.transport())
-    client = openai.OpenAI(api_key="local", base_url="http://x/v1", max_retries=0, http_client=httpx2.Client(transport=recorder))
+    client = openai.OpenAI(
+        api_key="local",
+        base_url="http://x/v1",
+        max_retries=0,
+        http_client=httpx2.Client(transport=recorder),
+    )
     _scenario(svc, client)
     checked: set[str] = set()
     problems: list[str] = []
@@ -160,10 +209,15 @@ def test_every_response_matches_the_spec(spec: dict[str, Any], svc: LocalService
             frames = [f[6:] for f in response.text.split("\n\n") if f.startswith("data: ")]
             assert frames[-1] == "[DONE]"
             for frame in frames[:-1]:
-                problems += [f"SSE {template}: {e.message[:200]} at {list(e.path)}" for e in validator.iter_errors(json.loads(frame))]
+                problems += [
+                    f"SSE {template}: {e.message[:200]} at {list(e.path)}"
+                    for e in validator.iter_errors(json.loads(frame))
+                ]
         else:
-            problems += [f"{request.method} {template}: {e.message[:200]} at {list(e.path)}"
-                         for e in validator.iter_errors(response.json())]
+            problems += [
+                f"{request.method} {template}: {e.message[:200]} at {list(e.path)}"
+                for e in validator.iter_errors(response.json())
+            ]
         checked.add(f"{request.method} {template}")
     assert not problems, "\n".join(problems)
     assert len(checked) >= 24, sorted(checked)

@@ -16,7 +16,9 @@ from .conftest import chat_rows, jsonl
 
 
 def test_sdk_over_loopback_socket(home: Path) -> None:
-    svc = LocalService(home, speed=0, api_key="k-123", faults=[FaultRule("drop", r"/v1/models/gpt-4o$", times=1)])
+    svc = LocalService(
+        home, speed=0, api_key="k-123", faults=[FaultRule("drop", r"/v1/models/gpt-4o$", times=1)]
+    )
     log = io.StringIO()
     server = LocalServer(svc, "127.0.0.1", 0, log=log)
     server.start()
@@ -25,8 +27,12 @@ def test_sdk_over_loopback_socket(home: Path) -> None:
         f = client.files.create(file=("t.jsonl", jsonl(chat_rows(12))), purpose="fine-tune")
         assert client.files.content(f.id).content == jsonl(chat_rows(12))
         job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=f.id)
-        with client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-                                            stream=True, stream_options={"include_usage": True}) as stream:
+        with client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        ) as stream:
             chunks = list(stream)
         assert chunks[-1].usage is not None
         with pytest.raises(openai.APIConnectionError):
@@ -49,7 +55,7 @@ def test_sdk_over_loopback_socket(home: Path) -> None:
     lines = log.getvalue().splitlines()
     assert any(line.startswith("POST /v1/files 200 ") for line in lines)
     assert any(line.startswith("GET /v1/models 401 ") for line in lines)
-    method, path, status, ms = lines[0].split(" ")
+    _method, _path, status, ms = lines[0].split(" ")
     assert float(ms) >= 0 and status.isdigit()
 
 
