@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import click
@@ -156,6 +157,10 @@ def train_cmd(**o: Any) -> int:
     return 0 if res.status not in ("failed", "cancelled") else 1
 
 
+# Looked up at call time so that tests can advance the local service instead of sleeping.
+SLEEP = time.sleep
+
+
 def _watch(
     client: Any, backend: str, job_id: str, early_stop: int | None, poll: float, as_json: bool
 ) -> int:
@@ -164,7 +169,7 @@ def _watch(
 
     with WatchView() as view:
         res = watch(job_id, client=client, on_event=view, early_stop=early_stop,
-                    poll_interval=poll, backend=backend)  # fmt: skip
+                    poll_interval=poll, backend=backend, sleep=lambda s: SLEEP(s))  # fmt: skip
     if res.interrupted:
         click.echo(
             f"stopped watching; job {job_id} keeps running.\n"
