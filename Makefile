@@ -42,6 +42,12 @@ validate: install
 demo: install
 	$(MAKE) --no-print-directory prepare validate upload train eval report BACKEND=$(BACKEND)
 
+eval: install
+	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --require-better
+
+report: install
+	$(OFT) report latest --out $(OUT)/report
+
 serve: install
 	$(OFT) serve --port 8089
 
