@@ -119,7 +119,7 @@ def job_loss_curves(models: list[str], backend: str) -> list[tuple[str, pd.DataF
             try:
                 from openai_ft.client import make_client
                 from openai_ft.config import resolve_backend
-                from openai_ft.jobs import job_metrics  # type: ignore[attr-defined]
+                from openai_ft.job_ops import job_metrics
 
                 metrics = job_metrics(
                     make_client(resolve_backend(backend.split(":")[0])), row["job_id"]

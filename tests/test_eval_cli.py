@@ -31,7 +31,7 @@ def rows(n: int) -> list[dict[str, Any]]:
                 {"role": "user", "content": f"my {LABELS[i % 4]} problem number {i}"},
                 {"role": "assistant", "content": LABELS[i % 4]},
             ]
-        }  # fmt: skip
+        }
         for i in range(n)
     ]
 

@@ -40,7 +40,7 @@ def resolve_models(models: Sequence[str], backend: str, ledger: Ledger | None) -
     out: list[str] = []
     for m in models:
         if m == "@latest":
-            from openai_ft.jobs import latest_model
+            from openai_ft.runs import latest_model
 
             found = latest_model(backend, ledger=ledger)
             if not found:
