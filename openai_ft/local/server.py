@@ -37,6 +37,7 @@ def make_handler(
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
         server_version = "openai-ft-local"
 
         def _serve(self) -> None:
@@ -89,6 +90,18 @@ def make_handler(
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 64+ concurrent clients connect at once; the default backlog is 5
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up mid-request is normal; anything else goes to stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class LocalServer:
     """``ThreadingHTTPServer`` serving a LocalService on ``host:port`` (port 0 picks a free one)."""
 
@@ -101,8 +114,7 @@ class LocalServer:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.local = local
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(local, log, sleep))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), make_handler(local, log, sleep))
         self._thread: threading.Thread | None = None
 
     @property
