@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "watch": "openai_ft.watch",
     "latest_model": "openai_ft.runs",
     "job_metrics": "openai_ft.job_ops",
+    "LocalService": "openai_ft.local",
+    "FaultRule": "openai_ft.local",
 }
 
 __all__ = sorted(_EXPORTS)
