@@ -37,6 +37,13 @@ prepare: install
 validate: install
 	$(OFT) validate $(OUT)/data/train.jsonl $(OUT)/data/validation.jsonl --model $(MODEL)
 
+# Incremental: the same bytes are not uploaded twice, the same inputs attach to their job.
+upload: install
+	$(OFT) upload $(OUT)/data/train.jsonl $(OUT)/data/validation.jsonl --model $(MODEL)
+
+train: install
+	$(OFT) train --training-file $(OUT)/data/train.jsonl --validation-file $(OUT)/data/validation.jsonl --model $(MODEL) --suffix demo --seed $(SEED) --yes --wait
+
 # The whole pipeline, offline, on the local backend: prepare -> validate -> upload -> train ->
 # eval (base vs fine-tuned on the held-out test split) -> report.
 demo: install
