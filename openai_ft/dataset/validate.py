@@ -290,7 +290,13 @@ def validate_examples(
     info = model_info(model)
     scanner = Scanner(method, info.encoding, info.context_limit)
     for i, example in enumerate(examples, 1):
-        scanner.feed_obj(i, example, json.dumps(example, ensure_ascii=False, sort_keys=True))
+        scanner.feed_obj(
+            i,
+            example,
+            json.dumps(example, ensure_ascii=False, sort_keys=True).encode(
+                "utf-8", "surrogatepass"
+            ),
+        )
     scanner.result.lines = len(examples)
     return _merge(source, method, model, [scanner.result], []).report
 

@@ -135,10 +135,10 @@ class Scanner:
             )
             res.examples += 1
             return
-        self.feed_obj(line, obj, text)
+        self.feed_obj(line, obj, raw)
 
-    def feed_obj(self, line: int, obj: Any, raw: str) -> None:
-        """Check, count and fingerprint one parsed example (``raw`` is its JSON text)."""
+    def feed_obj(self, line: int, obj: Any, raw: bytes) -> None:
+        """Check, count and fingerprint one parsed example (``raw`` is its UTF-8 JSON line)."""
         res = self.result
         res.examples += 1
         check_example(obj, self.method, line, res.errors)
