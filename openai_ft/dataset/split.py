@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -23,11 +24,12 @@ MAX_LABEL_CHARS = 50
 MIN_GROUPS_TO_HOLD_OUT = 3  # a label seen in fewer prompts stays in train, where it can be learnt
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
 def normalize_text(text: str) -> str:
     """Text as a duplicate key: NFKC, case-folded, punctuation and symbols dropped, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
-    return " ".join(text.split())
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def _dump(value: Any) -> str:
