@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes one line
+    except Exception as exc:
         report_error(exc)
         return 2
     return int(result) if isinstance(result, int) else 0
