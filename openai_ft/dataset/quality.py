@@ -31,8 +31,9 @@ _API_KEY = re.compile(
 )
 _KEY_HINTS = ("sk-", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza")
 _NOT_KEPT = bytes(b for b in range(256) if not (48 <= b <= 57 or b in b"@-_A"))
-_LOWER = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
-_NOT_WORD = bytes(b for b in range(128) if not chr(b).isalnum()) + b"_"
+# Near-duplicate normalisation as one bytes.translate: ASCII lower-case, drop ASCII non-word bytes.
+LOWER = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
+NOT_WORD = bytes(b for b in range(128) if not chr(b).isalnum()) + b"_"
 MIN_DIGITS = 9  # a phone or card number has at least this many digits
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -107,10 +108,18 @@ def maybe_sensitive(raw: bytes) -> bool:
         and any(h in raw for h in (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"))
     ):
         return True
-    if b"A" in kept and (b"AKIA" in raw or b"AIza" in raw):
-        return True
     hints = kept.count(b"-") + kept.count(b"_") + kept.count(b"A")
-    return len(kept) - hints >= MIN_DIGITS
+    if len(kept) - hints >= MIN_DIGITS:
+        return True
+    if b"A" in kept:
+        # Capital A is common in prose: visit its few positions instead of two substring scans.
+        find = raw.find
+        i = find(b"A")
+        while i >= 0:
+            if raw[i + 1 : i + 2] in b"KI" and raw[i : i + 4] in (b"AKIA", b"AIza"):
+                return True
+            i = find(b"A", i + 1)
+    return False
 
 
 def scan_sensitive(raw: bytes, example: Any, line: int | None, out: list[Issue]) -> None:
@@ -135,11 +144,15 @@ def scan_sensitive(raw: bytes, example: Any, line: int | None, out: list[Issue])
 
 
 def fingerprints(raw: bytes) -> tuple[int, int]:
-    """(exact, near) 64-bit hashes of one line: its bytes, and its text without case, ASCII
-    whitespace or punctuation (bytes.translate: far cheaper than a regex per line)."""
+    """(exact, near) signed 64-bit hashes of one line: its bytes, and its text without case, ASCII
+    whitespace or punctuation (bytes.translate: far cheaper than a regex per line). Portable
+    across processes; the scanner uses the seeded built-in ``hash`` when its workers are forked."""
     exact = hashlib.blake2b(raw, digest_size=8).digest()
-    near = hashlib.blake2b(raw.translate(_LOWER, _NOT_WORD), digest_size=8).digest()
-    return int.from_bytes(exact, "little") | 1, int.from_bytes(near, "little") | 1
+    near = hashlib.blake2b(raw.translate(LOWER, NOT_WORD), digest_size=8).digest()
+    return (
+        int.from_bytes(exact, "little", signed=True) | 1,
+        int.from_bytes(near, "little", signed=True) | 1,
+    )
 
 
 def text_hash(text: str) -> int:

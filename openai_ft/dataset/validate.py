@@ -208,19 +208,23 @@ def _scan_path(path: str | Path, method: str, model: str, workers: int | None) -
                 "warning",
             )
         )
-    tasks = [
-        ChunkTask(str(p), s, e, method, info.encoding, info.context_limit)
-        for s, e in chunk_bounds(str(p), size, CHUNK_BYTES)
-    ]
+    bounds = chunk_bounds(str(p), size, CHUNK_BYTES)
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if size > POOL_THRESHOLD else 1
+    pooled = workers > 1 and len(bounds) > 1
+    # Forked workers share the parent's hash seed, so the cheap built-in hash is comparable
+    # (between chunks and files); without fork, every scan uses the portable blake2b.
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    tasks = [
+        ChunkTask(str(p), s, e, method, info.encoding, info.context_limit, local_hash=fork)
+        for s, e in bounds
+    ]
     try:
-        if workers > 1 and len(tasks) > 1:
-            from openai_ft.dataset.tokens import get_encoding
+        if pooled:
+            from openai_ft.dataset.tokens import _counter
 
-            get_encoding(info.encoding)  # load once; forked workers inherit it
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+            _counter(info.encoding)  # load once; forked workers inherit it
+            ctx = multiprocessing.get_context("fork" if fork else None)
             with ctx.Pool(min(workers, len(tasks))) as pool:
                 return _merge(str(path), method, model, pool.imap(scan_chunk, tasks), file_issues)
         return _merge(str(path), method, model, map(scan_chunk, tasks), file_issues)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai_ft.dataset import quality
-from openai_ft.dataset.tokens import _counter
+from openai_ft.dataset.tokens import TOKENS_PER_EXAMPLE, TOKENS_PER_MESSAGE, _counter
 from openai_ft.dataset.validate_rules import check_example
 from openai_ft.dataset.validate_types import Issue
 
@@ -28,6 +28,7 @@ class ChunkTask:
     method: str
     encoding: str
     context_limit: int
+    local_hash: bool = True
 
 
 @dataclass
@@ -41,8 +42,8 @@ class ChunkResult:
     line_no: array[int] = field(default_factory=lambda: array("q"))
     totals: array[int] = field(default_factory=lambda: array("q"))
     assistant: array[int] = field(default_factory=lambda: array("q"))
-    exact: array[int] = field(default_factory=lambda: array("Q"))
-    near: array[int] = field(default_factory=lambda: array("Q"))
+    exact: array[int] = field(default_factory=lambda: array("q"))
+    near: array[int] = field(default_factory=lambda: array("q"))
     system: array[int] = field(default_factory=lambda: array("Q"))
     replies: Counter[str] = field(default_factory=Counter)
     long_replies: int = 0
@@ -82,17 +83,40 @@ def _all_zero_weight(obj: dict[str, Any]) -> bool:
     return bool(turns) and all(m.get("weight", 1) == 0 for m in turns)
 
 
+_SIMPLE_ROLES = ("system", "user", "assistant", "developer")
+_SYSTEM_CACHE = 64
+
+
 class Scanner:
-    """Scans examples one at a time into a :class:`ChunkResult`."""
+    """Scans examples one at a time into a :class:`ChunkResult`.
+
+    ``local_hash`` fingerprints lines with Python's seeded ``hash`` (several times cheaper than
+    blake2b), valid only among processes forked from one parent; otherwise blake2b is used.
+    """
 
     def __init__(
-        self, method: str, encoding: str, context_limit: int, *, full: bool = True
+        self,
+        method: str,
+        encoding: str,
+        context_limit: int,
+        *,
+        full: bool = True,
+        local_hash: bool = True,
     ) -> None:
         self.method = method
         self.full = full  # False: format rules only (no tokens, no quality scans)
         self.counter = _counter(encoding) if full else None
         self.limit = context_limit
+        self.local_hash = local_hash
         self.result = ChunkResult()
+        # Fast path (supervised examples made only of {role, content} strings): what a role costs
+        # per message, and the (tokens, hash) of system prompts, which repeat on every line.
+        self._role_cost = (
+            {role: TOKENS_PER_MESSAGE + self.counter.text(role) for role in _SIMPLE_ROLES}
+            if self.counter is not None and method == "supervised"
+            else {}
+        )
+        self._systems: dict[str, tuple[int, int]] = {}
 
     def feed_bytes(self, line: int, raw: bytes) -> None:
         """Decode, parse and scan one physical line."""
@@ -113,20 +137,20 @@ class Scanner:
             )
             res.examples += 1
             return
-        if not text.strip():
-            res.errors.append(
-                Issue(
-                    line,
-                    "empty_line",
-                    "empty line: remove it (one JSON object per line)",
-                    None,
-                    "error",
-                )
-            )
-            return
         try:
             obj = json.loads(text)
         except ValueError as exc:
+            if not text.strip():  # checked only on failure: a blank line is never valid JSON
+                res.errors.append(
+                    Issue(
+                        line,
+                        "empty_line",
+                        "empty line: remove it (one JSON object per line)",
+                        None,
+                        "error",
+                    )
+                )
+                return
             msg = getattr(exc, "msg", str(exc))
             col = getattr(exc, "colno", None)
             where = f" at column {col}" if col else ""
@@ -141,32 +165,98 @@ class Scanner:
         """Check, count and fingerprint one parsed example (``raw`` is its UTF-8 JSON line)."""
         res = self.result
         res.examples += 1
+        if self._role_cost and type(obj) is dict and len(obj) == 1 and self._simple(line, obj, raw):
+            return
         check_example(obj, self.method, line, res.errors)
         if self.counter is None:
             return
         counted = self.counter.example(obj, self.method)
-        exact, near = quality.fingerprints(raw)
         is_dict = isinstance(obj, dict)
+        system = _system_prompt(obj, self.method) if is_dict else 0
+        reply = _final_reply(obj, self.method) if is_dict else None
+        zero = is_dict and self.method == "supervised" and _all_zero_weight(obj)
+        self._record(line, obj, raw, counted.total, counted.assistant, system, reply, zero)
+
+    def _simple(self, line: int, obj: dict[str, Any], raw: bytes) -> bool:
+        """The common shape, checked and counted in one pass: a supervised example whose only key
+        is ``messages``, each message exactly {role, content} with a non-empty string content,
+        at least one assistant turn. Such an example has no format error by construction (see
+        check_messages). Returns False, having recorded nothing, for any other shape."""
+        msgs = obj.get("messages")
+        if type(msgs) is not list or not msgs:
+            return False
+        role_cost = self._role_cost
+        text = self.counter.text  # type: ignore[union-attr]
+        total = TOKENS_PER_EXAMPLE
+        assistant = system = 0
+        reply: str | None = None
+        for i, msg in enumerate(msgs):
+            if type(msg) is not dict or len(msg) != 2:
+                return False
+            role = msg.get("role")
+            content = msg.get("content")
+            cost = role_cost.get(role)  # type: ignore[arg-type]
+            if cost is None or type(content) is not str or not content:
+                return False
+            if role == "assistant":
+                n = text(content)
+                assistant += n
+                reply = content
+            elif role == "user":
+                n = text(content)
+            else:
+                known = self._systems.get(content)
+                if known is None:
+                    known = (text(content, True), quality.text_hash(content))
+                    if len(self._systems) >= _SYSTEM_CACHE:
+                        self._systems.clear()
+                    self._systems[content] = known
+                n = known[0]
+                if i == 0:
+                    system = known[1]
+            total += cost + n
+        if reply is None:
+            return False
+        self._record(line, obj, raw, total, assistant, system, reply.strip(), False)
+        return True
+
+    def _record(
+        self,
+        line: int,
+        obj: Any,
+        raw: bytes,
+        total: int,
+        assistant: int,
+        system: int,
+        reply: str | None,
+        zero_weight: bool,
+    ) -> None:
+        res = self.result
+        if self.local_hash:
+            exact = hash(raw) | 1
+            near = hash(raw.translate(quality.LOWER, quality.NOT_WORD)) | 1
+        else:
+            exact, near = quality.fingerprints(raw)
         res.line_no.append(line)
-        res.totals.append(counted.total)
-        res.assistant.append(counted.assistant)
+        res.totals.append(total)
+        res.assistant.append(assistant)
         res.exact.append(exact)
         res.near.append(near)
-        res.system.append(_system_prompt(obj, self.method) if is_dict else 0)
+        res.system.append(system)
         warn = res.warnings
-        if counted.total > self.limit:
+        if total > self.limit:
             warn.append(
                 Issue(
                     line,
                     "over_token_limit",
-                    f"{counted.total} tokens, over the model's {self.limit}: the service truncates it",
+                    f"{total} tokens, over the model's {self.limit}: the service truncates it",
                     None,
                     "warning",
                 )
             )
-        if not is_dict:
+        if not isinstance(obj, dict):
             return
-        if self.method == "supervised" and _all_zero_weight(obj):
+        if zero_weight:
             warn.append(
                 Issue(
                     line,
@@ -176,7 +266,6 @@ class Scanner:
                     "warning",
                 )
             )
-        reply = _final_reply(obj, self.method)
         if reply is not None:
             if len(reply) <= quality.LABEL_MAX_CHARS and "\n" not in reply:
                 if len(res.replies) <= quality.MAX_TRACKED_REPLIES:
@@ -190,7 +279,7 @@ class Scanner:
 
 def scan_chunk(task: ChunkTask) -> ChunkResult:
     """Scan one byte range of a file (runs in a worker process for big files)."""
-    scanner = Scanner(task.method, task.encoding, task.context_limit)
+    scanner = Scanner(task.method, task.encoding, task.context_limit, local_hash=task.local_hash)
     with open(task.path, "rb") as fh:
         fh.seek(task.start)
         data = fh.read(task.end - task.start)
