@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from openai_ft.local.app import Service
-from openai_ft.local.worker import Budget, run_job, runnable_jobs
+from openai_ft.local.worker import Budget, fail_job, run_job, runnable_jobs
 
 HEARTBEAT_EVERY = 1.0
 
@@ -35,6 +35,12 @@ def run_pending(svc: Service, *, max_steps: int | None, pace: Callable[[], bool]
 
         try:
             run_job(svc, job_id, budget, paced)
+            worked = True
+        except Exception as exc:
+            # A bug must end the job visibly (as OpenAI's server_error does), never loop on it.
+            fail_job(
+                svc, job_id, "server_error", f"internal error: {type(exc).__name__}: {exc}", None
+            )
             worked = True
         finally:
             svc.state.release(job_id, svc.owner)

@@ -82,7 +82,8 @@ def _set(
     return job if ok else None
 
 
-def _fail(svc: Service, job_id: str, code: str, message: str, param: str | None) -> None:
+def fail_job(svc: Service, job_id: str, code: str, message: str, param: str | None) -> None:
+    """Move an active job to failed with an OpenAI-shaped error and an error event."""
     error = {"code": code, "message": message, "param": param}
     if _set(
         svc,
@@ -112,7 +113,7 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
         if file_id is None:
             continue
         if svc.state.get("file", file_id) is None:
-            _fail(
+            fail_job(
                 svc,
                 job_id,
                 "invalid_file",
@@ -123,7 +124,7 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
         try:
             report = validate(svc.state.blob_path(file_id), method=method, model=base, workers=1)
         except OpenAIFTError as exc:
-            _fail(svc, job_id, f"invalid_{param}", exc.message, param)
+            fail_job(svc, job_id, f"invalid_{param}", exc.message, param)
             return False
         # OpenAI's minimum of 10 examples applies to the training file only.
         errors = [
@@ -134,7 +135,7 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
             where = f"at line {first.line}" if first.line is not None else "in the file"
             label = "Training" if param == "training_file" else "Validation"
             message = f"{label} file has {len(errors)} error(s); first {where}: {first.code}: {first.message}"
-            _fail(svc, job_id, f"invalid_{param}", message, param)
+            fail_job(svc, job_id, f"invalid_{param}", message, param)
             return False
         if param == "training_file":
             n_train, trained_tokens = report.examples, report.tokens.total
