@@ -11,15 +11,59 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-WORDS = ["account", "billing", "invoice", "refund", "printer", "network", "password", "reset", "delivery", "order", "parcel", "warehouse", "schedule", "meeting", "report", "summary", "update", "customer", "support", "ticket", "issue", "please", "thanks", "quickly", "tomorrow", "yesterday", "morning", "evening", "because", "however", "therefore", "although", "install", "configure", "restart", "laptop", "screen", "keyboard", "battery", "charger", "cable", "wireless", "router"]
+WORDS = [
+    "account",
+    "billing",
+    "invoice",
+    "refund",
+    "printer",
+    "network",
+    "password",
+    "reset",
+    "delivery",
+    "order",
+    "parcel",
+    "warehouse",
+    "schedule",
+    "meeting",
+    "report",
+    "summary",
+    "update",
+    "customer",
+    "support",
+    "ticket",
+    "issue",
+    "please",
+    "thanks",
+    "quickly",
+    "tomorrow",
+    "yesterday",
+    "morning",
+    "evening",
+    "because",
+    "however",
+    "therefore",
+    "although",
+    "install",
+    "configure",
+    "restart",
+    "laptop",
+    "screen",
+    "keyboard",
+    "battery",
+    "charger",
+    "cable",
+    "wireless",
+    "router",
+]
 SYSTEM = (
     "You are a helpful, concise support assistant for Acme Corp. Answer politely and accurately."
 )
@@ -77,47 +121,87 @@ def baseline(path: str) -> None:
     print(json.dumps({"total": total, "errors": errors}))
 
 
-def run(cmd: list[str]) -> tuple[float, dict[str, object], int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def measure(cmd: list[str]) -> tuple[float, float, dict[str, object], int]:
+    """(wall s, CPU s incl. reaped children, JSON output, peak RSS KB of the largest process).
+
+    fork/exec by hand and reap with wait4: that gives this run's own rusage, where
+    RUSAGE_CHILDREN would mix in every earlier run."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: stdout to the pipe, stderr discarded, then exec
+        os.dup2(write_fd, 1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(read_fd)
+        try:
+            os.execv(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    os.close(write_fd)
+    chunks = []
+    with os.fdopen(read_fd, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            chunks.append(block)
+    _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):
-        sys.exit(f"{cmd} failed: {proc.stderr}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, json.loads(proc.stdout), max(rss, before)
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        sys.exit(f"{cmd} exited with {code}")
+    cpu = usage.ru_utime + usage.ru_stime  # includes the reaped pool workers
+    return wall, cpu, json.loads(b"".join(chunks)), usage.ru_maxrss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs; medians shown")
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    parser.add_argument("--reuse", type=Path, help="use this existing file (no generation)")
     parser.add_argument("--baseline", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline:
         baseline(args.baseline)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.keep or Path(tmp) / "bench.jsonl"
+        path = args.reuse or args.keep or Path(tmp) / "bench.jsonl"
         t0 = time.perf_counter()
-        make_file(path, args.examples)
+        if args.reuse:
+            args.examples = sum(1 for _ in path.open("rb"))
+        else:
+            make_file(path, args.examples)
         size_mb = path.stat().st_size / 1e6
         print(
-            f"generated {args.examples} examples, {size_mb:.0f} MB in {time.perf_counter() - t0:.1f}s"
+            f"{args.examples} examples, {size_mb:.0f} MB ready in {time.perf_counter() - t0:.1f}s"
         )
         cli = str(Path(sys.executable).with_name("openai-ft"))
-        b_wall, b_out, _ = run([sys.executable, __file__, "--baseline", str(path)])
-        b_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        o_wall, o_out, o_rss = run([cli, "validate", str(path), "--json"])
-        ours_total = o_out["tokens"]["total"]  # type: ignore[index]
+        load_before = os.getloadavg()
+        base: list[tuple[float, float, dict[str, object], int]] = []
+        ours: list[tuple[float, float, dict[str, object], int]] = []
+        for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both sides alike
+            base.append(measure([sys.executable, __file__, "--baseline", str(path)]))
+            ours.append(measure([cli, "validate", str(path), "--json"]))
+        load_after = os.getloadavg()
+        n = args.examples
+        b_total = base[0][2]["total"]
+        o_total = ours[0][2]["tokens"]["total"]  # type: ignore[index]
+        for name, runs, total in (("baseline ", base, b_total), ("openai-ft", ours, o_total)):
+            wall = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
+            rss = max(r[3] for r in runs)
+            print(
+                f"{name} : {wall:6.2f}s wall  {n / wall:9.0f} examples/s  CPU {cpu:6.2f}s"
+                f"  tokens {total:,}  peak RSS {rss / 1024:.0f} MB"
+            )
+        ratios = [b[0] / o[0] for b, o in zip(base, ours, strict=True)]
         print(
-            f"baseline  : {b_wall:6.2f}s  {args.examples / b_wall:9.0f} examples/s  tokens {b_out['total']:,}  peak RSS {b_rss / 1024:.0f} MB"
+            f"ratio     : {statistics.median(ratios):.2f}x median"
+            f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            f"  identical token totals: {o_total == b_total}"
         )
         print(
-            f"openai-ft : {o_wall:6.2f}s  {args.examples / o_wall:9.0f} examples/s  tokens {ours_total:,}  peak RSS (max process) {o_rss / 1024:.0f} MB"
-        )
-        print(
-            f"ratio     : {b_wall / o_wall:.2f}x  identical token totals: {ours_total == b_out['total']}"
+            f"load avg  : {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+            f" on {os.cpu_count()} cores"
         )
 
 

@@ -30,7 +30,10 @@ _API_KEY = re.compile(
     r"|gh[pousr]_[A-Za-z0-9]{36}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
 )
 _KEY_HINTS = ("sk-", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza")
-_NOT_KEPT = bytes(b for b in range(256) if not (48 <= b <= 57 or b in b"@-_A"))
+# The pre-filter keeps digits and the rare characters every key pattern contains: '@' (e-mail),
+# '-' (sk-, xox?-, PRIVATE KEY-----), '_' (gh?_), 'K' (AKIA), 'z' (AIza).
+_HINTS = b"@-_Kz"
+_NOT_KEPT = bytes(b for b in range(256) if not (48 <= b <= 57 or b in _HINTS))
 # Near-duplicate normalisation as one bytes.translate: ASCII lower-case, drop ASCII non-word bytes.
 LOWER = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
 NOT_WORD = bytes(b for b in range(128) if not chr(b).isalnum()) + b"_"
@@ -100,26 +103,24 @@ def maybe_sensitive(raw: bytes) -> bool:
     kept = raw.translate(None, _NOT_KEPT)
     if b"@" in kept:
         return True
-    if b"-" in kept and (b"sk-" in raw or b"xox" in raw or b"PRIVATE KEY" in raw):
-        return True
-    if (
-        b"_" in kept
-        and b"gh" in raw
-        and any(h in raw for h in (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"))
-    ):
-        return True
-    hints = kept.count(b"-") + kept.count(b"_") + kept.count(b"A")
-    if len(kept) - hints >= MIN_DIGITS:
-        return True
-    if b"A" in kept:
-        # Capital A is common in prose: visit its few positions instead of two substring scans.
-        find = raw.find
-        i = find(b"A")
-        while i >= 0:
-            if raw[i + 1 : i + 2] in b"KI" and raw[i : i + 4] in (b"AKIA", b"AIza"):
-                return True
-            i = find(b"A", i + 1)
-    return False
+    hints = 0
+    if b"-" in kept:
+        if b"sk-" in raw or b"xox" in raw or b"PRIVATE KEY" in raw:
+            return True
+        hints += kept.count(b"-")
+    if b"_" in kept:
+        if b"gh" in raw and any(h in raw for h in (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_")):
+            return True
+        hints += kept.count(b"_")
+    if b"K" in kept:
+        if b"AKIA" in raw:
+            return True
+        hints += kept.count(b"K")
+    if b"z" in kept:
+        if b"AIza" in raw:
+            return True
+        hints += kept.count(b"z")
+    return len(kept) - hints >= MIN_DIGITS
 
 
 def scan_sensitive(raw: bytes, example: Any, line: int | None, out: list[Issue]) -> None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai_ft.dataset import quality
-from openai_ft.dataset.tokens import TOKENS_PER_EXAMPLE, TOKENS_PER_MESSAGE, _counter
+from openai_ft.dataset.tokens import _counter
+from openai_ft.dataset.validate_fast import SimpleCounter, fast_loads, simple_messages
 from openai_ft.dataset.validate_rules import check_example
 from openai_ft.dataset.validate_types import Issue
 
@@ -83,10 +84,6 @@ def _all_zero_weight(obj: dict[str, Any]) -> bool:
     return bool(turns) and all(m.get("weight", 1) == 0 for m in turns)
 
 
-_SIMPLE_ROLES = ("system", "user", "assistant", "developer")
-_SYSTEM_CACHE = 64
-
-
 class Scanner:
     """Scans examples one at a time into a :class:`ChunkResult`.
 
@@ -109,20 +106,31 @@ class Scanner:
         self.limit = context_limit
         self.local_hash = local_hash
         self.result = ChunkResult()
-        # Fast path (supervised examples made only of {role, content} strings): what a role costs
-        # per message, and the (tokens, hash) of system prompts, which repeat on every line.
-        self._role_cost = (
-            {role: TOKENS_PER_MESSAGE + self.counter.text(role) for role in _SIMPLE_ROLES}
-            if self.counter is not None and method == "supervised"
-            else {}
-        )
-        self._systems: dict[str, tuple[int, int]] = {}
+        simple = self.counter is not None and method == "supervised"
+        self.fast = SimpleCounter(self.counter) if simple else None  # type: ignore[arg-type]
+        self.fast_loads = fast_loads if simple else None
+        self._misses = 0
 
     def feed_bytes(self, line: int, raw: bytes) -> None:
         """Decode, parse and scan one physical line."""
         res = self.result
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        if self.fast_loads is not None:
+            try:
+                obj = self.fast_loads(raw)
+            except ValueError:
+                pass  # the standard path below reports it exactly
+            else:
+                msgs = simple_messages(obj)
+                if msgs is not None and self.fast is not None:
+                    res.examples += 1
+                    total, assistant, system, reply = self.fast.count(msgs)
+                    self._record(line, obj, raw, total, assistant, system, reply, False)
+                    return
+                self._misses += 1
+                if self._misses > 64 and 4 * self._misses > res.examples:
+                    self.fast_loads = None  # mostly other shapes: stop parsing twice
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -165,8 +173,12 @@ class Scanner:
         """Check, count and fingerprint one parsed example (``raw`` is its UTF-8 JSON line)."""
         res = self.result
         res.examples += 1
-        if self._role_cost and type(obj) is dict and len(obj) == 1 and self._simple(line, obj, raw):
-            return
+        if self.fast is not None:
+            msgs = simple_messages(obj)
+            if msgs is not None:
+                counts = self.fast.count(msgs)
+                self._record(line, obj, raw, *counts, False)
+                return
         check_example(obj, self.method, line, res.errors)
         if self.counter is None:
             return
@@ -176,49 +188,6 @@ class Scanner:
         reply = _final_reply(obj, self.method) if is_dict else None
         zero = is_dict and self.method == "supervised" and _all_zero_weight(obj)
         self._record(line, obj, raw, counted.total, counted.assistant, system, reply, zero)
-
-    def _simple(self, line: int, obj: dict[str, Any], raw: bytes) -> bool:
-        """The common shape, checked and counted in one pass: a supervised example whose only key
-        is ``messages``, each message exactly {role, content} with a non-empty string content,
-        at least one assistant turn. Such an example has no format error by construction (see
-        check_messages). Returns False, having recorded nothing, for any other shape."""
-        msgs = obj.get("messages")
-        if type(msgs) is not list or not msgs:
-            return False
-        role_cost = self._role_cost
-        text = self.counter.text  # type: ignore[union-attr]
-        total = TOKENS_PER_EXAMPLE
-        assistant = system = 0
-        reply: str | None = None
-        for i, msg in enumerate(msgs):
-            if type(msg) is not dict or len(msg) != 2:
-                return False
-            role = msg.get("role")
-            content = msg.get("content")
-            cost = role_cost.get(role)  # type: ignore[arg-type]
-            if cost is None or type(content) is not str or not content:
-                return False
-            if role == "assistant":
-                n = text(content)
-                assistant += n
-                reply = content
-            elif role == "user":
-                n = text(content)
-            else:
-                known = self._systems.get(content)
-                if known is None:
-                    known = (text(content, True), quality.text_hash(content))
-                    if len(self._systems) >= _SYSTEM_CACHE:
-                        self._systems.clear()
-                    self._systems[content] = known
-                n = known[0]
-                if i == 0:
-                    system = known[1]
-            total += cost + n
-        if reply is None:
-            return False
-        self._record(line, obj, raw, total, assistant, system, reply.strip(), False)
-        return True
 
     def _record(
         self,
