@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from openai_ft.config import debug_enabled
 from openai_ft.errors import OpenAIFTError, redact
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def report_error(exc: BaseException, stream: TextIO | None = None) -> None:
@@ -28,8 +31,23 @@ def report_error(exc: BaseException, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def stderr_console():  # type: ignore[no-untyped-def]
-    """A rich Console on stderr (progress and status never go to stdout)."""
+# Off a terminal (CI logs, pipes) rich would wrap at 80 columns and truncate table cells.
+PLAIN_WIDTH = 160
+
+
+def make_console(file: TextIO | None = None) -> Console:
+    """A rich Console on ``file`` (default stderr); wide when not writing to a terminal."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=True)
+    stream = file or sys.stderr
+    width = None
+    if not stream.isatty() and not os.environ.get("COLUMNS"):
+        width = PLAIN_WIDTH
+    return Console(file=stream, width=width)
+
+
+def stderr_console() -> Console:
+    """A rich Console on stderr (progress and status never go to stdout)."""
+    return make_console(sys.stderr)

@@ -55,9 +55,9 @@ def _histogram(report: ValidationReport) -> str:
 def render_validation(reports: Sequence[ValidationReport], console: Console | None = None) -> None:
     """Print each report: a summary, issues grouped by code with their lines, tokens and cost."""
     if console is None:
-        from rich.console import Console
+        from openai_ft.console import make_console
 
-        console = Console(stderr=True)
+        console = make_console()
     for report in reports:
         status = "[green]valid[/]" if report.valid else "[red]invalid[/]"
         console.print(

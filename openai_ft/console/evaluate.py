@@ -34,7 +34,7 @@ def live_progress(console: Any = None) -> Iterator[Any]:
 
     from openai_ft.console import stderr_console
 
-    con = console or stderr_console()  # type: ignore[no-untyped-call]
+    con = console or stderr_console()
     last: list[Progress] = []
     with Live(Text(""), console=con, transient=False, auto_refresh=False) as live:
 
@@ -54,7 +54,7 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
 
     from openai_ft.console import stderr_console
 
-    con = console or stderr_console()  # type: ignore[no-untyped-call]
+    con = console or stderr_console()
     comps = {(c["model"], c["scorer"]): c for c in summary.get("comparisons", [])}
     scorers = list(summary["models"][0]["scores"]) if summary.get("models") else []
     for scorer in scorers:

@@ -63,10 +63,11 @@ class WatchView:
 
     def __enter__(self) -> WatchView:
         if self.live:
-            from rich.console import Console
             from rich.live import Live
 
-            console = Console(file=self.stream)
+            from openai_ft.console import make_console
+
+            console = make_console(self.stream)
             self._live = Live(
                 self._render(), console=console, refresh_per_second=4, transient=False
             )
@@ -146,7 +147,6 @@ def upload_progress(
     out = stream or sys.stderr
     if not out.isatty():
         return (lambda _p: None), (lambda: None)
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -155,9 +155,11 @@ def upload_progress(
         TransferSpeedColumn,
     )
 
+    from openai_ft.console import make_console
+
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        console=Console(file=out), transient=True,
+        console=make_console(out), transient=True,
     )  # fmt: skip
     progress.start()
     tasks: dict[str, Any] = {}

@@ -19,9 +19,9 @@ _STAGES = {"read": "reading rows", "validate": "validating splits", "write": "wr
 def _stderr(console: Console | None) -> Console:
     if console is not None:
         return console
-    from rich.console import Console
+    from openai_ft.console import make_console
 
-    return Console(stderr=True)
+    return make_console()
 
 
 @contextmanager
