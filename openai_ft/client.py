@@ -45,15 +45,43 @@ _services_lock = threading.Lock()
 C = TypeVar("C")
 
 
+# Settings of the in-process local service that every command honours, for demos and chaos runs.
+LOCAL_ENV_OPTIONS: tuple[tuple[str, str, type], ...] = (
+    ("OPENAI_FT_LOCAL_SPEED", "speed", float),
+    ("OPENAI_FT_LOCAL_LATENCY_MS", "latency_ms", float),
+    ("OPENAI_FT_LOCAL_RPM", "rpm", int),
+    ("OPENAI_FT_LOCAL_TPM", "tpm", int),
+    ("OPENAI_FT_LOCAL_FAIL_RATE", "fail_rate", float),
+)
+
+
+def local_options_from_env() -> dict[str, Any]:
+    """The local service settings given as ``OPENAI_FT_LOCAL_*`` environment variables."""
+    options: dict[str, Any] = {}
+    for var, name, kind in LOCAL_ENV_OPTIONS:
+        raw = os.environ.get(var)
+        if raw:
+            try:
+                options[name] = kind(raw)
+            except ValueError:
+                raise UsageError(
+                    f"{var}={raw!r} is not a {kind.__name__}", tip=f"set {var} to a number"
+                ) from None
+    return options
+
+
 def local_service(home: Path | None = None, **options: Any) -> LocalService:
-    """The process-wide local service for a state folder (one worker per process and folder)."""
+    """The process-wide local service for a state folder (one worker per process and folder).
+
+    Options default to the ``OPENAI_FT_LOCAL_*`` environment variables; explicit ones win.
+    """
     from openai_ft.local import LocalService
 
     key = (home or state_dir()).resolve()
     with _services_lock:
         svc = _services.get(key)
         if svc is None:
-            svc = LocalService(key, **options)
+            svc = LocalService(key, **{**local_options_from_env(), **options})
             _services[key] = svc
         return svc
 
