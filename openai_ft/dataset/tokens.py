@@ -164,6 +164,8 @@ class Counter:
 
     def text(self, text: str, remember: bool = False) -> int:
         """Tokens of ``text``; ``remember`` caches long strings too (e.g. system prompts)."""
+        if not remember and len(text) > _CACHE_MAX_CHARS:
+            return self.length(text)  # unique long text: looking it up would hash it for nothing
         cached = self._cache.get(text)
         if cached is not None:
             return cached
