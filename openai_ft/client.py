@@ -210,7 +210,9 @@ def map_error(exc: BaseException, action: str = "request") -> OpenAIFTError:
         message = (err.get("message") if isinstance(err, dict) else None) or exc.message
         code = err.get("code") if isinstance(err, dict) else None
         kw: dict[str, Any] = {"status": exc.status_code, "request_id": exc.request_id, "code": code}
-        text = f"{action} failed: {message}"
+        # Status and code in the text too: they are what a user quotes when reporting a problem.
+        status = f"{exc.status_code} {code}" if code else str(exc.status_code)
+        text = f"{action} failed ({status}): {message}"
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return AuthError(text, tip="check the API key and that it may use this endpoint", **kw)
         if isinstance(exc, openai.NotFoundError):
