@@ -142,6 +142,14 @@ def train_cmd(**o: Any) -> int:
         )
     elif res.estimate:
         click.echo(f"created job {res.job_id} (estimate ${res.estimate.usd:.2f})", err=True)
+    wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
+    if wait and res.status not in ("succeeded", "failed", "cancelled"):
+        poll = 0.5 if settings.backend == "local" and not settings.base_url else 5.0
+        # With --json, stdout gets one document: the train result as the job ended.
+        final = _asdict(res) if o["as_json"] else None
+        if final is None:
+            click.echo(res.job_id)
+        return _watch(client, settings.name, res.job_id, o["early_stop"], poll, False, final)
     if o["as_json"]:
         _out(_asdict(res))
     else:
@@ -150,10 +158,6 @@ def train_cmd(**o: Any) -> int:
             if res.status == "succeeded" and res.fine_tuned_model
             else res.job_id
         )
-    wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
-    if wait and res.status not in ("succeeded", "failed", "cancelled"):
-        poll = 0.5 if settings.backend == "local" and not settings.base_url else 5.0
-        return _watch(client, settings.name, res.job_id, o["early_stop"], poll, as_json=False)
     return 0 if res.status not in ("failed", "cancelled") else 1
 
 
@@ -162,7 +166,13 @@ SLEEP = time.sleep
 
 
 def _watch(
-    client: Any, backend: str, job_id: str, early_stop: int | None, poll: float, as_json: bool
+    client: Any,
+    backend: str,
+    job_id: str,
+    early_stop: int | None,
+    poll: float,
+    as_json: bool,
+    train_json: dict[str, Any] | None = None,
 ) -> int:
     from openai_ft.console.jobs import WatchView, early_stop_text
     from openai_ft.watch import watch
@@ -179,10 +189,12 @@ def _watch(
         return 130
     if as_json:
         _out(_asdict(res))
+    elif train_json is not None:
+        _out({**train_json, "status": res.status, "fine_tuned_model": res.fine_tuned_model})
     if res.early_stop:
         click.echo(early_stop_text(res.early_stop), err=True)
     if res.succeeded:
-        if not as_json:
+        if not as_json and train_json is None:
             click.echo(res.fine_tuned_model)
         return 0
     if res.error:
