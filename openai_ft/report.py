@@ -180,6 +180,11 @@ def markdown(run_id: str, summary: dict[str, Any]) -> str:
             rows = [[label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
                     for label, v in rep["per_class"].items()]  # fmt: skip
             parts.append(_md_table(["label", "precision", "recall", "F1", "support"], rows))
+    if best := summary.get("best"):
+        parts += ["", "## Best checkpoint", "",
+                  f"Best of job `{summary.get('checkpoints_job', '?')}` on the eval data "
+                  f"(not by training loss): `{best['model']}` with {best['scorer']} "
+                  f"{_f(best['score'])}."]  # fmt: skip
     if summary.get("worst"):
         rows = [[str(w["line"]), w["question"][:80], w["reference"][:40],
                  str(w["prediction"] if w["prediction"] is not None else f"ERROR {w['error']}")[:60],

@@ -59,23 +59,6 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
     return None
 
 
-def _checkpoint_models(settings: Any, job_id: str) -> list[str]:
-    from openai_ft.client import make_client, translate_errors
-
-    client = make_client(settings)
-    with translate_errors(f"listing checkpoints of {job_id}"):
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        ckpts = list(client.fine_tuning.jobs.checkpoints.list(job_id))
-    names = [c.fine_tuned_model_checkpoint for c in sorted(ckpts, key=lambda c: c.step_number)]
-    if job.fine_tuned_model and job.fine_tuned_model not in names:
-        names.append(job.fine_tuned_model)
-    if not names:
-        raise UsageError(
-            f"job {job_id} has no checkpoints or model yet", tip="wait for it: openai-ft watch"
-        )
-    return names
-
-
 @click.command("eval")
 @click.option(
     "--data",
@@ -131,13 +114,7 @@ def eval_cmd(**kw: Any) -> int:
     ev = cfg.get("eval", {}) if isinstance(cfg.get("eval"), dict) else {}
     settings = resolve_backend(kw["backend"], kw["base_url"], cfg)
     models = list(kw["models"]) or list(ev.get("models", []))
-    if kw["job_id"]:
-        models = models[:1] + _checkpoint_models(settings, kw["job_id"])
     scorers = list(kw["scorers"]) or list(ev.get("scorers", ["exact"]))
-    if not models:
-        raise UsageError(
-            "no model to evaluate", tip="pass --model MODEL (several allowed) or --checkpoints JOB"
-        )
     client = None
     if settings.backend == "local" and not settings.base_url:
         from openai_ft.client import local_service, make_async_client
@@ -154,25 +131,15 @@ def eval_cmd(**kw: Any) -> int:
         result = asyncio.run(
             evaluate_async(
                 kw["data"], models, scorers=scorers, settings=settings, client=client,
-                options=options, batch=kw["batch"], on_progress=update, **sampling, **extra,
+                options=options, batch=kw["batch"], on_progress=update, checkpoints=kw["job_id"],
+                **sampling, **extra,
             )
         )  # fmt: skip
     summary = result.summary
-    if kw["job_id"]:
-        scorer = next(iter(summary["models"][-1]["scores"]))
-        cands = [m for m in summary["models"] if m["model"] in models[1:] or len(models) == 1]
-        best = max(cands, key=lambda m: m["scores"][scorer]["mean"] or -1.0)
-        summary["best"] = {
-            "model": best["model"],
-            "scorer": scorer,
-            "score": best["scores"][scorer]["mean"],
-        }
     if kw["as_json"]:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         render_summary(summary)
-        if "best" in summary:
-            sys.stderr.write(f"best: {summary['best']['model']} ({summary['best']['score']})\n")
     failure = gate(summary, kw["fail_under"], kw["require_better"])
     if failure:
         sys.stderr.write(f"FAIL {failure}\n")

@@ -107,3 +107,12 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
                 _fmt(w["score"], 2),
             )
         con.print(t)
+    best = summary.get("best")
+    if best:
+        job = summary.get("checkpoints_job", "the job")
+        con.print(
+            f"best of {job} on held-out data: {best['model']} "
+            f"({best['scorer']} {_fmt(best['score'])})",
+            markup=False,
+            highlight=False,
+        )

@@ -35,7 +35,9 @@ class EvalResult:
     summary: dict[str, Any]
 
 
-def resolve_models(models: Sequence[str], backend: str, ledger: Ledger | None) -> list[str]:
+def resolve_models(
+    models: Sequence[str], backend: str, ledger: Ledger | None, *, allow_empty: bool = False
+) -> list[str]:
     """Expand ``@latest`` to the latest fine-tuned model of the backend."""
     out: list[str] = []
     for m in models:
@@ -50,8 +52,10 @@ def resolve_models(models: Sequence[str], backend: str, ledger: Ledger | None) -
                 )
             m = found
         out.append(m)
-    if not out:
-        raise UsageError("no model to evaluate", tip="pass --model MODEL (several allowed)")
+    if not out and not allow_empty:
+        raise UsageError(
+            "no model to evaluate", tip="pass --model MODEL (several allowed) or --checkpoints JOB"
+        )
     return out
 
 
@@ -88,17 +92,19 @@ async def evaluate_async(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     run_id: str | None = None,
     save: bool = True,
+    checkpoints: str | None = None,
 ) -> EvalResult:
     """Answer every example with every model, score, compare paired, and save the run.
 
     Scorers are names (``"exact"``, ``"numeric:0.01"``...), :class:`Scorer` objects or plain
     ``fn(prediction, reference) -> float | bool`` functions. Answers come from the ledger when
-    present; only missing ones are sent.
+    present; only missing ones are sent. ``checkpoints=JOB`` adds the job's checkpoints and final
+    model after ``models`` (baselines) and names the best of them in ``summary["best"]``.
     """
     examples = list(data) if not isinstance(data, str | Path) else load_examples(data)
     s = settings or resolve_backend()
     led = open_ledger(ledger)
-    models = resolve_models(models, s.name, led)
+    models = resolve_models(models, s.name, led, allow_empty=checkpoints is not None)
     scorer_objs = [as_scorer(x) for x in scorers]
     if not scorer_objs:
         raise UsageError("no scorer chosen", tip="pass --scorer exact (several allowed)")
@@ -109,6 +115,12 @@ async def evaluate_async(
         from openai_ft.client import make_async_client
 
         client = make_async_client(s, max_retries=0, max_connections=max(opts.concurrency, 1))
+    candidates: list[str] = []
+    if checkpoints is not None:
+        from openai_ft.evaluate.checkpoints import checkpoint_models
+
+        candidates = await checkpoint_models(client, checkpoints)
+        models = models + [c for c in candidates if c not in models]
     cache = AnswerCache(led, s.name)
     bodies = [request_body(ex, sampling) for ex in examples]
     keys = [request_hash(b) for b in bodies]
@@ -135,9 +147,15 @@ async def evaluate_async(
     from openai_ft.catalog import PRICE_TABLE_DATE
 
     summary.update({"backend": s.name, "price_table_date": PRICE_TABLE_DATE, "batch": batch})
+    if checkpoints is not None:
+        from openai_ft.evaluate.checkpoints import best_model
+
+        summary["best"] = best_model(summary, candidates)
+        summary["checkpoints_job"] = checkpoints
     if save:
         config = {"data": str(data) if isinstance(data, str | Path) else None, "models": models,
-                  "scorers": [x.name for x in scorer_objs], "sampling": sampling, "batch": batch}  # fmt: skip
+                  "scorers": [x.name for x in scorer_objs], "sampling": sampling, "batch": batch,
+                  "checkpoints": checkpoints}  # fmt: skip
         save_run(rid, frame, summary, config, s.name, led)
     return EvalResult(rid, frame, summary)
 
