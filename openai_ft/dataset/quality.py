@@ -14,7 +14,8 @@ import hashlib
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import compress
 from typing import Any
 
 from openai_ft.dataset.validate_types import Issue
@@ -208,6 +209,35 @@ class FileQuality:
             self.sys_hashes.append(system)
         else:
             self.no_system.append(line)
+
+    def add_many(
+        self,
+        lines: Sequence[int],
+        exact: Sequence[int],
+        near: Sequence[int],
+        system: Sequence[int],
+    ) -> None:
+        """Record a chunk of examples in line order; same result as :meth:`add` one by one.
+
+        A chunk with no repeat among its fingerprints or with earlier ones (the usual case) is
+        merged with dict/Counter operations in C; any repeat falls back to the per-line path."""
+        exact_new = dict(zip(exact, lines, strict=True))
+        near_new = dict(zip(near, lines, strict=True))
+        if (
+            len(exact_new) == len(lines) == len(near_new)
+            and self.exact.keys().isdisjoint(exact_new)
+            and self.near.keys().isdisjoint(near_new)
+        ):
+            self.exact.update(exact_new)
+            self.near.update(near_new)
+            with_sys = [bool(h) for h in system]
+            self.system.update(compress(system, with_sys))
+            self.sys_lines.extend(compress(lines, with_sys))
+            self.sys_hashes.extend(compress(system, with_sys))
+            self.no_system.extend(compress(lines, [not w for w in with_sys]))
+            return
+        for line, e, n, h in zip(lines, exact, near, system, strict=True):
+            self.add(line, e, n, h)
 
     def add_replies(
         self, replies: Counter[str], long_replies: int, short: list[tuple[int, str]]

@@ -134,10 +134,8 @@ def _merge(
         examples += res.examples
         totals.extend(res.totals)
         assistant += sum(res.assistant)
-        for line, exact, near, system in zip(
-            res.line_no, res.exact, res.near, res.system, strict=True
-        ):
-            quality.add(line + offset, exact, near, system)
+        lines = [line + offset for line in res.line_no] if offset else list(res.line_no)
+        quality.add_many(lines, res.exact, res.near, res.system)
         quality.add_replies(
             res.replies, res.long_replies, [(ln + offset, t) for ln, t in res.short]
         )
