@@ -69,6 +69,27 @@ def _m001_core(db: sqlite3.Connection) -> None:
 CORE_MIGRATIONS: list[Migration] = [("m001_core", _m001_core)]
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose ``executescript`` keeps an open transaction open.
+
+    Python 3.11's ``executescript`` first COMMITs any pending transaction, which would split a
+    migration in two; inside a transaction the script is run statement by statement instead.
+    """
+
+    def executescript(self, script: str, /) -> sqlite3.Cursor:
+        if not self.in_transaction:
+            return super().executescript(script)
+        cursor = self.cursor()
+        statement = ""
+        for piece in script.split(";"):
+            statement += piece + ";"
+            if sqlite3.complete_statement(statement):  # not a ";" inside a string or trigger
+                if statement.strip(" \t\r\n;"):
+                    cursor.execute(statement)
+                statement = ""
+        return cursor
+
+
 class Ledger:
     """A connection to the ledger; safe to share between threads (one lock, short statements)."""
 
@@ -76,7 +97,9 @@ class Ledger:
         self.path = Path(path) if path else state_dir() / "runs.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        self.db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=30.0, factory=_Connection
+        )
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=30000")
@@ -86,22 +109,36 @@ class Ledger:
         self.migrate("core", CORE_MIGRATIONS)
 
     def migrate(self, namespace: str, migrations: Sequence[Migration]) -> list[str]:
-        """Apply the migrations of one namespace that have not run yet; return their names."""
+        """Apply the migrations of one namespace that have not run yet; return their names.
+
+        All of them run in one ``BEGIN IMMEDIATE`` transaction: a migration that fails leaves
+        nothing behind, and two processes opening a new ledger at once migrate it only once.
+        """
+        todo = [(f"{namespace}:{name}", fn) for name, fn in migrations]
         applied: list[str] = []
         with self._lock:
-            done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
-            for name, fn in migrations:
-                key = f"{namespace}:{name}"
-                if key in done:
-                    continue
-                with self.db:
+            if all(key in self._applied() for key, _ in todo):
+                return applied
+            self.db.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another migrator
+            try:
+                done = self._applied()  # again, under the write lock
+                for key, fn in todo:
+                    if key in done:
+                        continue
                     fn(self.db)
                     self.db.execute(
                         "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                         (key, time.time()),
                     )
-                applied.append(key)
+                    applied.append(key)
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.commit()
         return applied
+
+    def _applied(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Run one statement in its own transaction; text parameters are redacted of keys."""
