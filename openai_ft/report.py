@@ -180,6 +180,14 @@ def markdown(run_id: str, summary: dict[str, Any]) -> str:
             rows = [[label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
                     for label, v in rep["per_class"].items()]  # fmt: skip
             parts.append(_md_table(["label", "precision", "recall", "F1", "support"], rows))
+    for scorer, comps_ in summary.get("label_breakdown", {}).items():
+        for comp in comps_:
+            rows = [[r["label"], str(r["support"]), _f(r["vs_accuracy"]), _f(r["accuracy"]),
+                     _f(r["diff"]), _f(r["p_value"], 4)] for r in comp["labels"]]  # fmt: skip
+            header = ["label", "support", f"accuracy {comp['vs']}", f"accuracy {comp['model']}",
+                      "diff", "p-value"]  # fmt: skip
+            parts += ["", f"### {scorer} per label: {comp['model']} vs {comp['vs']}", "",
+                      _md_table(header, rows)]  # fmt: skip
     if best := summary.get("best"):
         parts += ["", "## Best checkpoint", "",
                   f"Best of job `{summary.get('checkpoints_job', '?')}` on the eval data "

@@ -82,6 +82,17 @@ async def test_checkpoints_best_by_held_out_score(tmp_path: Path, write_jsonl: A
     assert res.summary["checkpoints_job"] == job_id
     # The baseline is compared against but never named best, whatever it scores.
     assert {c["model"] for c in res.summary["comparisons"]} == set(expected)
+    # Per-label breakdown of each candidate against the baseline, consistent with the totals.
+    breakdown = res.summary["label_breakdown"]["classification"]
+    assert [b["model"] for b in breakdown] == models[1:]
+    for b in breakdown:
+        assert [r["label"] for r in b["labels"]] == sorted(LABELS)
+        assert sum(r["support"] for r in b["labels"]) == 24
+        correct = sum(r["accuracy"] * r["support"] for r in b["labels"])
+        model_mean = next(m for m in res.summary["models"] if m["model"] == b["model"])
+        assert correct / 24 == pytest.approx(
+            model_mean["scores"]["classification"]["mean"], abs=1e-5
+        )
 
 
 def test_cli_checkpoints_json_terminal_and_report(

@@ -92,6 +92,17 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
             for label, row in zip(rep["labels"], rep["confusion"], strict=True):
                 t.add_row(label, *(str(v) for v in row))
             con.print(t)
+    for scorer, comps_ in summary.get("label_breakdown", {}).items():
+        for comp in comps_:
+            t = Table(title=f"{scorer} per label: {comp['model']} vs {comp['vs']}")
+            for col in ("label", "support", "baseline acc", "model acc", "diff", "p-value"):
+                t.add_column(col, justify="left" if col == "label" else "right")
+            for row in comp["labels"]:
+                t.add_row(
+                    row["label"], str(row["support"]), _fmt(row["vs_accuracy"]),
+                    _fmt(row["accuracy"]), _fmt(row["diff"]), _fmt(row["p_value"], 4),
+                )  # fmt: skip
+            con.print(t)
     worst = summary.get("worst") or []
     if worst:
         t = Table(title=f"worst examples of {summary['models'][-1]['model']}")

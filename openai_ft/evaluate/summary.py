@@ -37,7 +37,10 @@ def summarize(
     frame: pd.DataFrame, models: Sequence[str], scorers: Sequence[Scorer], run_id: str
 ) -> dict[str, Any]:
     """The run summary (the ``--json`` shape plus classification and worst-example details)."""
-    out: dict[str, Any] = {"run": run_id, "models": [], "comparisons": [], "classification": {}}
+    out: dict[str, Any] = {
+        "run": run_id, "models": [], "comparisons": [], "classification": {},
+        "label_breakdown": {},
+    }  # fmt: skip
     by_model = {m: frame[frame["model"] == m].set_index("example").sort_index() for m in models}
     for model in models:
         rows = by_model[model]
@@ -110,8 +113,35 @@ def summarize(
                     "examples": len(pair),
                 }
             )
+            if sc.classification:
+                out["label_breakdown"].setdefault(sc.name, []).append(
+                    label_breakdown(by_model[model], by_model[base], col, model, base)
+                )
     out["worst"] = worst_examples(frame, models[-1], scorers)
     return out
+
+
+def label_breakdown(
+    rows: pd.DataFrame, base_rows: pd.DataFrame, col: str, model: str, base: str
+) -> dict[str, Any]:
+    """Per reference label, on the examples both models answered: support, each model's accuracy
+    on that label (its recall), the difference and McNemar's exact p-value.
+    """
+    pair = (
+        rows[["reference", col]]
+        .merge(base_rows[[col]], left_index=True, right_index=True, suffixes=("", "_base"))
+        .dropna()
+    )
+    labels: list[dict[str, Any]] = []
+    for label, group in sorted(pair.groupby(pair["reference"].astype(str)), key=lambda g: g[0]):
+        a, b = group[col].to_numpy(float) >= 0.5, group[col + "_base"].to_numpy(float) >= 0.5
+        n = len(group)
+        labels.append({
+            "label": label, "support": n, "accuracy": _num(a.mean()), "vs_accuracy": _num(b.mean()),
+            "diff": _num(a.mean() - b.mean()),
+            "p_value": _num(stats.mcnemar_exact(int((a & ~b).sum()), int((~a & b).sum()))),
+        })  # fmt: skip
+    return {"model": model, "vs": base, "labels": labels}
 
 
 def worst_examples(
