@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openai_ft._atomic import write_bytes_atomic, write_text_atomic
+from openai_ft.evaluate.summary import format_p
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -158,7 +159,7 @@ def markdown(run_id: str, summary: dict[str, Any]) -> str:
             rows.append([
                 m["model"], _f(s["mean"]), f"[{_f(s['ci95'][0])}, {_f(s['ci95'][1])}]",
                 _f(c["diff"]) if c else "", f"[{_f(c['ci95'][0])}, {_f(c['ci95'][1])}]" if c else "",
-                _f(c["p_value"], 4) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
+                format_p(c["p_value"]) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
                 f"{m['answered']}/{m['examples']}", _f(m["cost_usd"], 4),
             ])  # fmt: skip
         header = [
@@ -183,7 +184,7 @@ def markdown(run_id: str, summary: dict[str, Any]) -> str:
     for scorer, comps_ in summary.get("label_breakdown", {}).items():
         for comp in comps_:
             rows = [[r["label"], str(r["support"]), _f(r["vs_accuracy"]), _f(r["accuracy"]),
-                     _f(r["diff"]), _f(r["p_value"], 4)] for r in comp["labels"]]  # fmt: skip
+                     _f(r["diff"]), format_p(r["p_value"])] for r in comp["labels"]]  # fmt: skip
             header = ["label", "support", f"accuracy {comp['vs']}", f"accuracy {comp['model']}",
                       "diff", "p-value"]  # fmt: skip
             parts += ["", f"### {scorer} per label: {comp['model']} vs {comp['vs']}", "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import pandas as pd
@@ -12,7 +13,7 @@ from openai_ft.console import make_console
 from openai_ft.console.evaluate import render_summary
 from openai_ft.evaluate.scorers import get_scorer
 from openai_ft.evaluate.stats import mcnemar_exact
-from openai_ft.evaluate.summary import summarize
+from openai_ft.evaluate.summary import format_p, summarize
 from openai_ft.report import markdown
 
 # (reference, baseline prediction, fine-tuned prediction) per example.
@@ -76,3 +77,26 @@ def test_breakdown_in_terminal_and_report(summary: dict[str, Any]) -> None:
     md = markdown("run-1", summary)
     assert "### classification per label: ft:tuned vs base" in md
     assert "| refund | 5 | 0.200 | 0.800 | 0.600 |" in md
+
+
+def test_format_p() -> None:
+    assert format_p(0.0) == "<0.0001"
+    assert format_p(0.00009) == "<0.0001"
+    assert format_p(0.0001) == "0.0001"
+    assert format_p(0.04321) == "0.0432"
+    assert format_p(None) == "-" and format_p(math.nan) == "-"
+
+
+def test_tiny_p_values_print_as_below_floor() -> None:
+    rows = [{"example": i, "line": i + 1, "model": m, "question": "q", "reference": "a",
+             "prediction": "a" if m == "ft:x" else "b", "status": "ok", "error": None,
+             "prompt_tokens": 1, "completion_tokens": 1, "batch": False, "cost_usd": 0.5,
+             "score:exact": float(m == "ft:x")}
+            for m in ("base", "ft:x") for i in range(40)]  # fmt: skip
+    summary = summarize(pd.DataFrame(rows), ["base", "ft:x"], [get_scorer("exact")], "run-2")
+    assert summary["comparisons"][0]["p_value"] < 0.0001  # 2 * 0.5**40
+    buf = io.StringIO()
+    render_summary(summary, console=make_console(buf))
+    md = markdown("run-2", summary)
+    for text in (buf.getvalue(), md):
+        assert "<0.0001" in text and "0.0000" not in text

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from openai_ft.evaluate.runner import Progress
+from openai_ft.evaluate.summary import format_p
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -77,7 +78,7 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
             t.add_row(
                 m["model"], _fmt(s["mean"]), f"[{_fmt(s['ci95'][0])}, {_fmt(s['ci95'][1])}]",
                 _fmt(c["diff"], 3) if c else "", f"[{_fmt(c['ci95'][0])}, {_fmt(c['ci95'][1])}]" if c else "",
-                _fmt(c["p_value"], 4) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
+                format_p(c["p_value"]) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
                 str(m["failed"]), _fmt(m["cost_usd"], 4),
             )  # fmt: skip
         con.print(t)
@@ -100,7 +101,7 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
             for row in comp["labels"]:
                 t.add_row(
                     row["label"], str(row["support"]), _fmt(row["vs_accuracy"]),
-                    _fmt(row["accuracy"]), _fmt(row["diff"]), _fmt(row["p_value"], 4),
+                    _fmt(row["accuracy"]), _fmt(row["diff"]), format_p(row["p_value"]),
                 )  # fmt: skip
             con.print(t)
     worst = summary.get("worst") or []

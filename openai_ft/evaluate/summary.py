@@ -27,6 +27,16 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 6)
 
 
+P_FLOOR = 0.0001
+
+
+def format_p(p: float | None) -> str:
+    """A p-value for people: ``0.0123``, or ``<0.0001`` rather than a misleading ``0.0000``."""
+    if p is None or math.isnan(p):
+        return "-"
+    return f"<{P_FLOOR}" if p < P_FLOOR else f"{p:.4f}"
+
+
 def canonical_label(prediction: str, labels: Sequence[str]) -> str:
     """Map a predicted label onto a reference label when they match after normalisation."""
     norm = {normalize(label): label for label in labels}
