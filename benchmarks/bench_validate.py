@@ -1,10 +1,16 @@
 """Benchmark `openai-ft validate` against the common naive validator, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_validate.py [--examples 100000] [--keep PATH]
+    .venv/bin/python benchmarks/bench_validate.py [--examples 100000] [--rounds 3]
+        [--keep PATH | --reuse PATH]
 
 Generates chat examples of a few hundred tokens, then times (a) the CLI as a user runs it
 (process start included) and (b) a baseline: json.loads per line, per-example Python checks and
-one tiktoken ``encode`` per string value. Prints examples/s, the ratio, token totals and peak RSS.
+one tiktoken ``encode`` per string value, in one process. The two alternate for ``--rounds``
+rounds (other load on the machine then hits both alike); prints median wall time, examples/s,
+CPU time (user+sys, pool workers included), token totals, peak RSS of the largest process, the
+per-round ratios and the load average. ``--examples 450000`` writes about 1 GB.
+
+Latest figures: benchmarks/RESULTS.md (section "validate").
 """
 
 from __future__ import annotations
