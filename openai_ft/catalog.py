@@ -28,7 +28,11 @@ BATCH_DISCOUNT = 0.5
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What we know about one model; ``known`` is False for the conservative fallback."""
+    """What we know about one model; ``known`` is False for the conservative fallback.
+
+    ``input/output_usd_per_1m`` are the prices of the fine-tuned model; ``base_input/
+    base_output_usd_per_1m`` those of the base model (None: not published, use the fine-tuned).
+    """
 
     name: str
     encoding: str
@@ -39,6 +43,14 @@ class ModelInfo:
     shutdown_date: str | None
     trainable: bool
     known: bool = True
+    base_input_usd_per_1m: float | None = None
+    base_output_usd_per_1m: float | None = None
+
+    def inference_prices(self, fine_tuned: bool) -> tuple[float, float]:
+        """USD per 1M (input, output) tokens for calling the fine-tuned or the base model."""
+        if fine_tuned or self.base_input_usd_per_1m is None or self.base_output_usd_per_1m is None:
+            return (self.input_usd_per_1m, self.output_usd_per_1m)
+        return (self.base_input_usd_per_1m, self.base_output_usd_per_1m)
 
 
 @dataclass(frozen=True)
@@ -142,7 +154,18 @@ def model_info(model: str) -> ModelInfo:
         shutdown_date=merged["shutdown_date"],
         trainable=bool(merged["trainable"]) and known,
         known=known,
+        base_input_usd_per_1m=_price(merged.get("base_input_usd_per_1m")),
+        base_output_usd_per_1m=_price(merged.get("base_output_usd_per_1m")),
     )
+
+
+def _price(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def is_fine_tuned(model: str) -> bool:
+    """True for a fine-tuned model id or one of its checkpoints (``ft:...``)."""
+    return model.strip().startswith("ft:")
 
 
 def resolve_epochs(n_examples: int, n_epochs: int | str = "auto") -> int:
@@ -185,9 +208,9 @@ def estimate_training_cost(
 def inference_cost(
     model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False
 ) -> float:
-    """USD for calling a fine-tuned ``model`` (the Batch API costs half)."""
-    info = model_info(model)
-    usd = (
-        prompt_tokens * info.input_usd_per_1m + completion_tokens * info.output_usd_per_1m
-    ) / 1_000_000
+    """USD for calling ``model``: fine-tuned prices for ``ft:`` ids (and their checkpoints), base
+    prices otherwise; the Batch API costs half.
+    """
+    price_in, price_out = model_info(model).inference_prices(is_fine_tuned(model))
+    usd = (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
     return usd * BATCH_DISCOUNT if batch else usd

@@ -13,6 +13,7 @@ from openai_ft.catalog import (
     PRICE_TABLE_DATE,
     estimate_training_cost,
     inference_cost,
+    is_fine_tuned,
     model_info,
     resolve_epochs,
 )
@@ -95,9 +96,48 @@ def test_estimate_training_cost() -> None:
     assert "openai.com/api/pricing" in est.price_source and "2025-06-01" in est.price_source
 
 
-def test_inference_cost_and_batch_discount() -> None:
-    assert inference_cost("gpt-4.1-nano", 1_000_000, 1_000_000) == pytest.approx(1.0)
-    assert inference_cost("gpt-4.1-nano", 1_000_000, 1_000_000, batch=True) == pytest.approx(0.5)
+BASE_PRICES = {
+    "gpt-4o-2024-08-06": (2.50, 10.00),
+    "gpt-4o-mini-2024-07-18": (0.15, 0.60),
+    "gpt-4.1-2025-04-14": (2.00, 8.00),
+    "gpt-4.1-mini-2025-04-14": (0.40, 1.60),
+    "gpt-4.1-nano-2025-04-14": (0.10, 0.40),
+    "gpt-3.5-turbo-0125": (0.50, 1.50),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BASE_PRICES))
+def test_base_and_fine_tuned_inference_prices(name: str) -> None:
+    base_in, base_out = BASE_PRICES[name]
+    _, ft_in, ft_out = PUBLISHED[name]
+    info = model_info(name)
+    assert (info.base_input_usd_per_1m, info.base_output_usd_per_1m) == (base_in, base_out)
+    assert info.inference_prices(fine_tuned=False) == (base_in, base_out)
+    assert info.inference_prices(fine_tuned=True) == (ft_in, ft_out)
+    # 2M prompt + 0.5M completion tokens.
+    assert inference_cost(name, 2_000_000, 500_000) == pytest.approx(2 * base_in + base_out / 2)
+    ft = f"ft:{name}:acme::abc123"
+    assert inference_cost(ft, 2_000_000, 500_000) == pytest.approx(2 * ft_in + ft_out / 2)
+    ckpt = f"{ft}:ckpt-step-10"
+    assert inference_cost(ckpt, 2_000_000, 500_000) == inference_cost(ft, 2_000_000, 500_000)
+
+
+def test_inference_cost_aliases_and_batch_discount() -> None:
+    assert is_fine_tuned("ft:gpt-4.1-nano-2025-04-14:local::x") and not is_fine_tuned("gpt-4o")
+    assert inference_cost("gpt-4.1-nano", 1_000_000, 1_000_000) == pytest.approx(0.5)
+    assert inference_cost("gpt-4.1-nano", 1_000_000, 1_000_000, batch=True) == pytest.approx(0.25)
+    ft = "ft:gpt-4.1-nano-2025-04-14:acme::x"
+    assert inference_cost(ft, 1_000_000, 1_000_000) == pytest.approx(1.0)
+    assert inference_cost(ft, 1_000_000, 1_000_000, batch=True) == pytest.approx(0.5)
+    # A base model costs less to call than its fine-tune, so costs are no longer overstated.
+    assert inference_cost("gpt-4o", 1000, 1000) < inference_cost(
+        "ft:gpt-4o-2024-08-06::x", 1000, 1000
+    )
+
+
+def test_unknown_model_is_priced_conservatively_either_way() -> None:
+    assert inference_cost("my-model", 1_000_000, 0) == pytest.approx(3.75)
+    assert inference_cost("ft:my-model:acme::x", 1_000_000, 0) == pytest.approx(3.75)
 
 
 def test_price_override_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,8 +157,11 @@ def test_price_override_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENAI_FT_PRICES", str(path))
     assert model_info("gpt-4o-mini").training_usd_per_1m == 1.0
     assert model_info("gpt-4o-mini").input_usd_per_1m == 0.3
+    assert model_info("gpt-4o-mini").base_input_usd_per_1m == 0.15  # kept from the built-in table
     custom = model_info("custom")
     assert custom.known and custom.context_limit == 100
+    # A model without base prices is priced like its fine-tune (the fallback's price here).
+    assert inference_cost("custom", 1_000_000, 0) == inference_cost("ft:custom::x", 1_000_000, 0)
     est = estimate_training_cost(1_000_000, 100, "gpt-4o-mini")
     assert est.usd == pytest.approx(3.0) and est.price_source == "our contract as of 2030-01-01"
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from openai_ft.catalog import inference_cost, model_info
 from openai_ft.cli import main
 from openai_ft.client import make_async_client, make_client
 from openai_ft.config import BackendSettings
@@ -39,6 +40,11 @@ def rows(n: int, offset: int = 0) -> list[dict[str, Any]]:
             {"role": "user", "content": f"ticket {i}: my {hint} question"},
             {"role": "assistant", "content": label}]})  # fmt: skip
     return out
+
+
+def toks_of(summary: dict[str, Any], model: str) -> tuple[int, int]:
+    m = next(m for m in summary["models"] if m["model"] == model)
+    return m["prompt_tokens"], m["completion_tokens"]
 
 
 def train_job(home: Path) -> tuple[str, list[str]]:
@@ -82,6 +88,15 @@ async def test_checkpoints_best_by_held_out_score(tmp_path: Path, write_jsonl: A
     assert res.summary["checkpoints_job"] == job_id
     # The baseline is compared against but never named best, whatever it scores.
     assert {c["model"] for c in res.summary["comparisons"]} == set(expected)
+    # Costs: the base model at base prices, fine-tuned ids and checkpoints at fine-tuned prices.
+    for m in res.summary["models"]:
+        toks = (m["prompt_tokens"], m["completion_tokens"])
+        price_in, price_out = model_info(m["model"]).inference_prices(m["model"] != BASE)
+        want = (toks[0] * price_in + toks[1] * price_out) / 1e6
+        assert m["cost_usd"] == pytest.approx(want, abs=1e-6) and m["cost_usd"] > 0
+    base_cost = res.summary["models"][0]["cost_usd"]
+    assert base_cost == pytest.approx(inference_cost(BASE, *toks_of(res.summary, BASE)), abs=1e-6)
+    assert base_cost < inference_cost(f"ft:{BASE}::x", *toks_of(res.summary, BASE))
     # Per-label breakdown of each candidate against the baseline, consistent with the totals.
     breakdown = res.summary["label_breakdown"]["classification"]
     assert [b["model"] for b in breakdown] == models[1:]
