@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from openai_ft.watch_types import EarlyStopped, JobEvent, Retrying, Snapshot, WatchEvent
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -51,14 +54,28 @@ def status_line(snap: Snapshot, now: float | None = None) -> str:
 
 
 class WatchView:
-    """An ``on_event`` callback that renders watch events (use as a context manager)."""
+    """An ``on_event`` callback that renders watch events (use as a context manager).
 
-    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
+    On a terminal a rich Live region shows status, progress, losses and charts, and each event
+    is printed once above it (a rolling window would lose the older ones); off a terminal it
+    prints plain lines. Metrics events only move the numbers: one line per step would drown
+    the log. ``console`` and ``clock`` (for the ETA) are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        *,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stream: TextIO = stream or (cast(TextIO, console.file) if console else sys.stderr)
         self.live = self.stream.isatty() if live is None else live
+        self._console = console
+        self._clock = clock
         self._last_status: str | None = None
         self._snap: Snapshot | None = None
-        self._log: list[str] = []
         self._live: Any = None
 
     def __enter__(self) -> WatchView:
@@ -67,65 +84,66 @@ class WatchView:
 
             from openai_ft.console import make_console
 
-            console = make_console(self.stream)
-            self._live = Live(
-                self._render(), console=console, refresh_per_second=4, transient=False
-            )
-            self._live.__enter__()
+            console = self._console or make_console(self.stream)
+            # Redrawn on each event, not by a timer thread: nothing changes between events.
+            self._live = Live(self._render(), console=console, auto_refresh=False)
+            self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.update(self._render())
-            self._live.__exit__(None, None, None)
+            self._live.update(self._render(), refresh=True)
+            self._live.stop()
+            if not self._live.console.is_terminal:
+                self._live.console.line()  # off a terminal the final render ends no line
+            self._live = None
 
     def __call__(self, event: WatchEvent) -> None:
         if isinstance(event, JobEvent):
-            line = (
-                f"[{time.strftime('%H:%M:%S', time.localtime(event.created_at))}] {event.message}"
-            )
-            if self.live:
-                self._log = [*self._log[-7:], line]
-            elif event.type != "metrics":
-                self._write(line)
+            if event.type != "metrics":
+                stamp = time.strftime("%H:%M:%S", time.localtime(event.created_at))
+                self._write(f"[{stamp}] {event.message}")
         elif isinstance(event, Snapshot):
             self._snap = event
-            if not self.live and event.status != self._last_status:
-                self._write(status_line(event))
+            if self._live is None and event.status != self._last_status:
+                self._write(status_line(event, self._clock()))
             self._last_status = event.status
         elif isinstance(event, Retrying):
-            self._note(f"connection problem ({event.error}); retrying in {event.wait:.0f}s")
+            self._write(f"connection problem ({event.error}); retrying in {event.wait:.0f}s")
         elif isinstance(event, EarlyStopped):
-            self._note(early_stop_text(event))
+            self._write(early_stop_text(event))
         if self._live is not None:
-            self._live.update(self._render())
-
-    def _note(self, text: str) -> None:
-        if self.live:
-            self._log = [*self._log[-7:], text]
-        else:
-            self._write(text)
+            self._live.update(self._render(), refresh=True)
 
     def _write(self, text: str) -> None:
+        if self._live is not None:  # above the live region, printed once
+            self._live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            return
         self.stream.write(text + "\n")
         self.stream.flush()
 
     def _render(self) -> Any:
         from rich.console import Group
         from rich.progress_bar import ProgressBar
+        from rich.table import Table
         from rich.text import Text
 
         snap = self._snap
         if snap is None:
             return Text("waiting for the job...")
-        rows: list[Any] = [Text(status_line(snap), style="bold")]
+        rows: list[Any] = [Text(status_line(snap, self._clock()), style="bold")]
         if snap.step is not None and snap.total_steps:
-            rows.append(ProgressBar(total=snap.total_steps, completed=snap.step, width=50))
+            # In a grid: a bare ProgressBar ends no line, so the next row would run into it.
+            bar = Table.grid(padding=(0, 1))
+            bar.add_row(
+                ProgressBar(total=snap.total_steps, completed=snap.step, width=50),
+                Text(f"{100 * snap.step // snap.total_steps}%"),
+            )
+            rows.append(bar)
         if snap.train_curve:
             rows.append(Text("train " + sparkline([v for _, v in snap.train_curve])))
         if snap.valid_curve:
             rows.append(Text("valid " + sparkline([v for _, v in snap.valid_curve])))
-        rows += [Text(line, style="dim") for line in self._log]
         return Group(*rows)
 
 
