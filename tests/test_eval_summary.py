@@ -14,7 +14,7 @@ from openai_ft.console import make_console
 from openai_ft.console.evaluate import render_summary
 from openai_ft.evaluate.scorers import get_scorer
 from openai_ft.evaluate.stats import mcnemar_exact
-from openai_ft.evaluate.summary import format_p, summarize
+from openai_ft.evaluate.summary import format_p, summarize, verdict, verdict_kind
 from openai_ft.report import markdown
 
 # (reference, baseline prediction, fine-tuned prediction) per example.
@@ -101,3 +101,47 @@ def test_tiny_p_values_print_as_below_floor() -> None:
     md = markdown("run-2", summary)
     for text in (buf.getvalue(), md):
         assert "<0.0001" in text and not re.search(r"(?<![\d.])0\.0000", text)
+
+
+def comparison(
+    diff: float | None,
+    lo: float | None,
+    hi: float | None,
+    p: float | None,
+    test: str = "mcnemar_exact",
+) -> dict[str, Any]:
+    return {"model": "ft:gpt-4.1-mini-2025-04-14:demo:abc", "vs": "gpt-4.1-mini-2025-04-14",
+            "scorer": "exact", "diff": diff, "ci95": [lo, hi], "p_value": p, "test": test}  # fmt: skip
+
+
+def test_verdict_wording_better_not_different_worse() -> None:
+    better = comparison(0.455, 0.33, 0.58, 0.0)
+    assert verdict_kind(better) == "better"
+    assert verdict(better) == (
+        "ft:gpt-4.1-mini-2025-04-14:demo:abc is better than gpt-4.1-mini-2025-04-14 on exact: "
+        "+0.455 (95% CI [0.330, 0.580], p < 0.0001, McNemar)"
+    )
+    same = comparison(0.01, -0.05, 0.07, 0.81, test="paired_permutation")
+    assert verdict(same) == (
+        "ft:gpt-4.1-mini-2025-04-14:demo:abc is not significantly different from "
+        "gpt-4.1-mini-2025-04-14 on exact: +0.010 (95% CI [-0.050, 0.070], p = 0.8100, "
+        "paired permutation)"
+    )
+    worse = comparison(-0.2, -0.3, -0.1, 0.0021)
+    assert verdict(worse).startswith("ft:gpt-4.1-mini-2025-04-14:demo:abc is worse than ")
+    assert verdict(worse).endswith(": -0.200 (95% CI [-0.300, -0.100], p = 0.0021, McNemar)")
+    # A CI that excludes 0 with p >= 0.05 (the two methods disagree) is not called a difference.
+    assert verdict_kind(comparison(0.1, 0.01, 0.2, 0.06)) == "not different"
+    assert verdict_kind(comparison(0.0, None, None, None)) == "not different"
+
+
+def test_summary_comparisons_carry_the_verdict(summary: dict[str, Any]) -> None:
+    kinds = {c["scorer"]: c["verdict"] for c in summary["comparisons"]}
+    # 7 discordant pairs, 6:1 for the fine-tune, on 12 paired examples: p = 0.125, not significant.
+    assert kinds == {"exact": "not different", "classification": "not different"}
+    many = pd.concat([frame().assign(example=frame()["example"] + 100 * k) for k in range(8)])
+    big = summarize(many, ["base", "ft:tuned"], [get_scorer("exact")], "run-3")
+    assert big["comparisons"][0]["verdict"] == "better"
+    flipped = summarize(many, ["ft:tuned", "base"], [get_scorer("exact")], "run-4")
+    assert flipped["comparisons"][0]["verdict"] == "worse"
+    assert verdict(flipped["comparisons"][0]).startswith("base is worse than ft:tuned on exact: -")

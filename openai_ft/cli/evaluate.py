@@ -45,17 +45,20 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
             return (
                 "--require-better needs two models: the baseline first, the fine-tuned model last"
             )
+        from openai_ft.evaluate.summary import verdict, verdict_kind
+
         comp = next(
-            c
-            for c in summary["comparisons"]
-            if c["model"] == target["model"] and c["scorer"] == scorer
+            (
+                c
+                for c in summary["comparisons"]
+                if c["model"] == target["model"] and c["scorer"] == scorer
+            ),
+            None,
         )
-        lo = comp["ci95"][0]
-        if lo is None or lo <= 0:
-            return (
-                f"{target['model']} is not better than {comp['vs']} on {scorer}: "
-                f"diff {comp['diff']} with 95% CI [{lo}, {comp['ci95'][1]}], p={comp['p_value']}"
-            )
+        if comp is None:
+            return f"{target['model']} has no answered examples to compare on {scorer}"
+        if verdict_kind(comp) != "better":
+            return verdict(comp)
     return None
 
 
@@ -140,11 +143,25 @@ def eval_cmd(**kw: Any) -> int:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         render_summary(summary)
+    sys.stderr.write("".join(line + "\n" for line in closing_lines(summary)))
     failure = gate(summary, kw["fail_under"], kw["require_better"])
     if failure:
         sys.stderr.write(f"FAIL {failure}\n")
         return 1
     return 0
+
+
+def closing_lines(summary: dict[str, Any]) -> list[str]:
+    """The verdict of each comparison on the first scorer, then where the run and report are."""
+    from openai_ft.evaluate.runs import run_dir
+    from openai_ft.evaluate.summary import verdict
+
+    first = next(iter(summary["models"][0]["scores"]), None) if summary["models"] else None
+    lines = [verdict(c) for c in summary["comparisons"] if c["scorer"] == first]
+    run = summary["run"]
+    lines.append(f"saved: {run_dir(run)}")
+    lines.append(f"report: openai-ft report {run} --out reports/{run}")
+    return lines
 
 
 @click.command("report")
@@ -167,6 +184,8 @@ def report_cmd(run: str, out_dir: str | None, as_json: bool) -> int:
         paths = write_report(run_id, frame, summary, Path(out_dir), config=config)
         for p in paths:
             sys.stderr.write(f"wrote {p}\n")
+        html_path = next(p for p in paths if p.name == "report.html")
+        sys.stderr.write(f"report: {html_path}\n")
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     elif not out_dir:

@@ -37,6 +37,40 @@ def format_p(p: float | None) -> str:
     return f"<{P_FLOOR}" if p < P_FLOOR else f"{p:.4f}"
 
 
+ALPHA = 0.05
+_TESTS = {"mcnemar_exact": "McNemar", "paired_permutation": "paired permutation"}
+
+
+def verdict_kind(comparison: dict[str, Any]) -> str:
+    """``better``, ``worse`` or ``not different``: the 95% CI of the difference excludes 0 on
+    one side and the test's p-value is under 0.05.
+    """
+    lo, hi = comparison["ci95"]
+    p = comparison["p_value"]
+    if lo is None or hi is None or p is None or p >= ALPHA:
+        return "not different"
+    return "better" if lo > 0 else "worse" if hi < 0 else "not different"
+
+
+def verdict(comparison: dict[str, Any]) -> str:
+    """One sentence: ``A is better than B on exact: +0.455 (95% CI [..], p < 0.0001, McNemar)``."""
+    kind = verdict_kind(comparison)
+    phrase = {"better": "is better than", "worse": "is worse than",
+              "not different": "is not significantly different from"}[kind]  # fmt: skip
+    diff, (lo, hi), p = comparison["diff"], comparison["ci95"], comparison["p_value"]
+
+    def num(x: float | None, sign: str = "") -> str:
+        return "-" if x is None else f"{x:{sign}.3f}"
+
+    shown = format_p(p)
+    p_text = f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
+    test = _TESTS.get(str(comparison.get("test")), str(comparison.get("test")))
+    return (
+        f"{comparison['model']} {phrase} {comparison['vs']} on {comparison['scorer']}: "
+        f"{num(diff, '+')} (95% CI [{num(lo)}, {num(hi)}], {p_text}, {test})"
+    )
+
+
 def canonical_label(prediction: str, labels: Sequence[str]) -> str:
     """Map a predicted label onto a reference label when they match after normalisation."""
     norm = {normalize(label): label for label in labels}
@@ -123,6 +157,7 @@ def summarize(
                     "examples": len(pair),
                 }
             )
+            out["comparisons"][-1]["verdict"] = verdict_kind(out["comparisons"][-1])
             if sc.classification:
                 out["label_breakdown"].setdefault(sc.name, []).append(
                     label_breakdown(by_model[model], by_model[base], col, model, base)
