@@ -55,7 +55,7 @@ def train_job(home: Path) -> tuple[str, list[str]]:
     body = "\n".join(json.dumps(r) for r in rows(40)).encode()
     f = client.files.create(file=("train.jsonl", body), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(
-        model=BASE, training_file=f.id, hyperparameters={"n_epochs": 3}
+        model=BASE, training_file=f.id, hyperparameters={"n_epochs": 3}, seed=7
     )
     svc.run_jobs()
     job = client.fine_tuning.jobs.retrieve(job.id)
