@@ -50,7 +50,7 @@ demo: install
 	$(MAKE) --no-print-directory prepare validate upload train eval report BACKEND=$(BACKEND)
 
 eval: install
-	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --require-better
+	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --require-better
 
 report: install
 	$(OFT) report latest --out $(OUT)/report

@@ -27,6 +27,11 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 6)
 
 
+def _p(x: float) -> float | None:
+    """p-values keep 4 significant digits: rounding 2e-9 to 6 places would report 0.0."""
+    return None if math.isnan(x) else float(f"{float(x):.4g}")
+
+
 P_FLOOR = 0.0001
 
 
@@ -149,7 +154,7 @@ def summarize(
                     "scorer": sc.name,
                     "diff": _num(c.diff),
                     "ci95": [_num(c.ci95[0]), _num(c.ci95[1])],
-                    "p_value": _num(c.p_value),
+                    "p_value": _p(c.p_value),
                     "wins": c.wins,
                     "ties": c.ties,
                     "losses": c.losses,
@@ -184,7 +189,7 @@ def label_breakdown(
         labels.append({
             "label": label, "support": n, "accuracy": _num(a.mean()), "vs_accuracy": _num(b.mean()),
             "diff": _num(a.mean() - b.mean()),
-            "p_value": _num(stats.mcnemar_exact(int((a & ~b).sum()), int((~a & b).sum()))),
+            "p_value": _p(stats.mcnemar_exact(int((a & ~b).sum()), int((~a & b).sum()))),
         })  # fmt: skip
     return {"model": model, "vs": base, "labels": labels}
 
