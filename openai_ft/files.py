@@ -94,7 +94,9 @@ def check_data(path: Path, *, method: str, model: str | None, force: bool) -> tu
     if report.valid:
         return ()
     errors = [e for e in report.errors if getattr(e, "severity", "error") == "error"]
-    first = errors[0] if errors else report.errors[0]
+    errors = errors or list(report.errors)
+    # A line-level error is what the user can fix; "too few examples" is often its consequence.
+    first = next((e for e in errors if e.line), errors[0])
     where = f"{path}:{first.line}" if first.line else str(path)
     summary = f"{where}: {first.message} ({len(errors)} error(s) in all)"
     if not force:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openai_ft.client import translate_errors
-from openai_ft.errors import UsageError
+from openai_ft.errors import InputError, NotFound, UsageError
 
 if TYPE_CHECKING:
     import openai
@@ -141,7 +141,19 @@ def write_metrics(frame: pd.DataFrame, out_dir: str | Path, job_id: str) -> tupl
 
     out = Path(out_dir)
     csv_path, png_path = out / f"{job_id}.metrics.csv", out / f"{job_id}.loss.png"
-    write_text_atomic(csv_path, frame.to_csv(index=False))
+    if frame.empty:
+        raise NotFound(
+            f"job {job_id} has no metrics yet: no result file and no metrics events",
+            tip=f"wait until it trains (`openai-ft watch {job_id}`), then run this again",
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(csv_path, frame.to_csv(index=False))
+    except OSError as exc:
+        raise InputError(
+            f"{out}: cannot write the metrics there ({exc.strerror or exc})",
+            tip="choose a writable folder with --out-dir",
+        ) from None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     try:
         for col, label in (("train_loss", "training loss"), ("valid_loss", "validation loss")):

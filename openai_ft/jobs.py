@@ -28,6 +28,7 @@ from openai_ft.errors import (
     UsageError,
 )
 from openai_ft.runs import record_job, record_run
+from openai_ft.train_config import check_run_config, merge_metadata
 
 if TYPE_CHECKING:
     import openai
@@ -113,7 +114,7 @@ def _resolve_input(
 
     report = validate(path, method=method, model=resolve_model_name(model))
     if not report.valid and not force:
-        first = report.errors[0]
+        first = next((e for e in report.errors if e.line), report.errors[0])
         where = f"{path}:{first.line}" if first.line else str(path)
         raise DataError(
             f"{where}: {first.message} ({len(report.errors)} error(s) in all); no job created",
@@ -159,9 +160,8 @@ def train(
     from openai_ft.config import load_run_config, resolve_backend
     from openai_ft.store import Ledger
 
-    cfg: Mapping[str, Any] = (
-        config if isinstance(config, Mapping) else load_run_config(config) if config else {}
-    )
+    raw = config if isinstance(config, Mapping) else load_run_config(config) if config else {}
+    cfg = check_run_config(raw, str(config) if isinstance(config, str | Path) else "run config")
     training = _pick(training_file, cfg, "training_file")
     if training is None:
         raise UsageError("no training file given", tip="pass --training-file PATH or a file id")
@@ -188,7 +188,7 @@ def train(
         )
     suffix_v = _pick(suffix, cfg, "suffix")
     seed_v = _pick(seed, cfg, "seed")
-    user_meta = {str(k): str(v) for k, v in dict(_pick(metadata, cfg, "metadata", {})).items()}
+    user_meta = merge_metadata(cfg.get("metadata"), metadata)
     wandb = _pick(wandb_project, cfg, "wandb_project")
     budget = _pick(budget_usd, cfg, "budget_usd")
 
@@ -260,7 +260,14 @@ def train(
     if wandb:
         kwargs["integrations"] = [{"type": "wandb", "wandb": {"project": str(wandb)}}]
     record_run(book, run_id, settings.name, spec)
-    job = create_once(cli, kwargs, run_id, sleep=sleep)
+    try:
+        job = create_once(cli, kwargs, run_id, sleep=sleep)
+    except BaseException as exc:
+        # A refused create leaves no job; after a lost answer the job may exist: say unknown.
+        lost = isinstance(exc, ServiceUnavailable | KeyboardInterrupt)
+        book.execute("UPDATE runs SET status = ? WHERE id = ?",
+                     ("unknown" if lost else "not_created", run_id))  # fmt: skip
+        raise
     record_job(book, settings.name, job, run_id=run_id, config_hash=digest, config=spec)
     return result(job, run_id, False, notices)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openai_ft.client import map_error
-from openai_ft.errors import RateLimited, ServiceUnavailable
+from openai_ft.errors import RateLimited, ServiceUnavailable, UsageError
 from openai_ft.watch_types import (
     TERMINAL,
     EarlyStopped,
@@ -151,6 +151,12 @@ def watch(
 ) -> WatchResult:
     """Follow a job to its end; Ctrl-C returns ``interrupted=True`` and leaves the job running."""
     import tenacity
+
+    if early_stop is not None and early_stop < 1:
+        raise UsageError(
+            f"early_stop must be at least 1 validation step, got {early_stop}",
+            tip="pass a patience such as --early-stop 3",
+        )
 
     from openai_ft.client import make_client
     from openai_ft.config import resolve_backend

@@ -84,15 +84,17 @@ def _whole(text: str | None) -> int | str | None:
 @click.option("--force", is_flag=True, help="Train even if validation finds errors.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait/--no-wait", default=None, help="Watch the job (default on a terminal).")
-@click.option("--early-stop", type=int, default=None, metavar="PATIENCE")
+@click.option("--early-stop", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
+              help="Cancel when validation loss has not improved for PATIENCE validation steps.")  # fmt: skip
 @_backend_options
 def train_cmd(**o: Any) -> int:
     """Create a fine-tuning job (or attach to the one these inputs created) and watch it."""
     from openai_ft.config import load_run_config
     from openai_ft.console.jobs import upload_progress
     from openai_ft.jobs import Plan, train
+    from openai_ft.train_config import check_run_config
 
-    cfg = load_run_config(o["config_path"])
+    cfg = check_run_config(load_run_config(o["config_path"]), o["config_path"] or "run config")
     meta = {}
     for item in o["meta"]:
         key, sep, value = item.partition("=")
@@ -101,6 +103,14 @@ def train_cmd(**o: Any) -> int:
                 f"--metadata {item!r} is not k=v", tip="for example --metadata team=support"
             )
         meta[key] = value
+    wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
+    if o["early_stop"] is not None and not wait:
+        raise UsageError("--early-stop needs --wait", tip="add --wait, or run `openai-ft watch JOB --early-stop N`")
+    if o["early_stop"] is not None and not (o["validation_file"] or cfg.get("validation_file")):
+        raise UsageError(
+            "--early-stop needs a validation file: it watches the validation loss",
+            tip="add --validation-file PATH (for example out/data/validation.jsonl)",
+        )
     settings, client = _client(o["backend"], o["base_url"], cfg)
     ask = not o["yes"] and sys.stdin.isatty()
 
@@ -136,13 +146,21 @@ def train_cmd(**o: Any) -> int:
             f"nothing to do: job {res.job_id} already succeeded: model {res.fine_tuned_model}",
             err=True,
         )
+    elif res.attached and res.status in ("failed", "cancelled"):
+        # Decided: a rerun never pays twice, not even after a failure; retraining is explicit.
+        if o["as_json"]:
+            _out(_asdict(res))
+        else:
+            click.echo(res.job_id)
+        raise _ended_before(client, res.job_id, res.status)
     elif res.attached:
         click.echo(
-            f"attached to job {res.job_id} ({res.status}); use --new for a fresh job", err=True
+            f"attached to job {res.job_id} ({res.status}) created earlier for these inputs;"
+            " pass --new to train a fresh (paid) job instead",
+            err=True,
         )
     elif res.estimate:
         click.echo(f"created job {res.job_id} (estimate ${res.estimate.usd:.2f})", err=True)
-    wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
     if wait and res.status not in ("succeeded", "failed", "cancelled"):
         poll = 0.5 if settings.backend == "local" and not settings.base_url else 5.0
         # With --json, stdout gets one document: the train result as the job ended.
@@ -159,6 +177,19 @@ def train_cmd(**o: Any) -> int:
             else res.job_id
         )
     return 0 if res.status not in ("failed", "cancelled") else 1
+
+
+def _ended_before(client: Any, job_id: str, status: str) -> JobFailed:
+    """The error for a rerun whose earlier job (same inputs) failed or was cancelled."""
+    from openai_ft.job_ops import job_status
+
+    info = job_status(client, job_id)
+    why = f": {info.error}" if info.error else ""
+    return JobFailed(
+        f"job {job_id}, created earlier for these same inputs, ended {status}{why};"
+        " not creating another paid job",
+        tip="pass --new to retrain (a new, paid job), or fix the data or settings first",
+    )
 
 
 # Looked up at call time so that tests can advance the local service instead of sleeping.
@@ -211,7 +242,7 @@ def _watch(
 
 @click.command("watch")
 @click.argument("job_id")
-@click.option("--early-stop", type=int, default=None, metavar="PATIENCE",
+@click.option("--early-stop", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
               help="Cancel when validation loss has not improved for PATIENCE validation steps.")  # fmt: skip
 @click.option("--poll-interval", type=float, default=None, help="Seconds between polls.")
 @_backend_options
