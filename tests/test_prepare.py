@@ -118,7 +118,10 @@ def test_invalid_output_is_refused_and_nothing_written(tmp_path: Path) -> None:
     src = tmp_path / "few.csv"
     pd.DataFrame(_rows(8)).to_csv(src, index=False)
     out = tmp_path / "out"
-    with pytest.raises(DataError, match=r"prepared train data would be invalid: .*at least 10"):
+    with pytest.raises(
+        DataError,
+        match=r"few\.csv: train split: the prepared train data would be invalid: .*at least 10",
+    ):
         prepare(src, out_dir=out, user="q", assistant="a", val_size=0, test_size=0)
     assert not out.exists()
     bad = tmp_path / "bad.jsonl"
@@ -160,6 +163,37 @@ def test_interrupted_write_leaves_no_files(tmp_path: Path) -> None:
         "train.jsonl"
     ]  # no temp files, old file intact
     assert (out / "train.jsonl").read_text(encoding="utf-8") == "old\n"
+
+
+def test_out_dir_that_cannot_be_a_folder_fails_first_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "t.csv"
+    pd.DataFrame(_rows(60)).to_csv(src, index=False)
+    taken = tmp_path / "taken"
+    taken.write_text("x", encoding="utf-8")
+    seen: list[ProgressEvent] = []
+    for out in (taken, taken / "sub"):
+        with pytest.raises(InputError, match="not a folder"):
+            prepare(src, out_dir=out, user="q", assistant="a", progress=seen.append)
+        assert seen == []  # refused before reading a row
+        args = ["prepare", str(src), "--user", "q", "--assistant", "a", "--out-dir", str(out)]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ERROR {out}: --out-dir") and "internal error" not in err
+        assert len(err.splitlines()) == 2  # ERROR + TIP
+    assert taken.read_text(encoding="utf-8") == "x"
+
+
+def test_write_failure_is_one_line_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    src = tmp_path / "t.csv"
+    pd.DataFrame(_rows(60)).to_csv(src, index=False)
+    out = tmp_path / "o"
+    (out / "validation.jsonl").mkdir(parents=True)  # a folder where a file must go
+    with pytest.raises(InputError, match=r"validation\.jsonl: cannot write"):
+        prepare(src, out_dir=out, user="q", assistant="a")
+    assert sorted(p.name for p in out.iterdir()) == ["test.jsonl", "validation.jsonl"]
+    assert (out / "validation.jsonl").is_dir() and not (out / "manifest.json").exists()
 
 
 def test_views_render(tmp_path: Path) -> None:

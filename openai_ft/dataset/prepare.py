@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from openai_ft.dataset.mapping import (
     passthrough_method,
 )
 from openai_ft.dataset.split import SPLITS, check_sizes, deduplicate, label_of, split_examples
-from openai_ft.errors import DataError
+from openai_ft.errors import DataError, InputError
 
 if TYPE_CHECKING:
     from openai_ft.dataset.validate import ValidationReport
@@ -81,6 +82,20 @@ def _count_lines(path: Path, fmt: str) -> int | None:
     return None
 
 
+def _check_out_dir(out: Path) -> None:
+    """Fail before any work when ``out`` cannot become a folder we write into."""
+    tip = "pass --out-dir a folder path you can write to"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: --out-dir is a file, not a folder", tip=tip)
+    parent = out
+    while not parent.exists():  # the nearest existing ancestor is where mkdir will start
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{out}: --out-dir is inside {parent}, which is not a folder", tip=tip)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: --out-dir: {parent} is not writable", tip=tip)
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -89,7 +104,9 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_reports(reports: dict[str, ValidationReport], where: dict[str, list[str]]) -> None:
+def _check_reports(
+    reports: dict[str, ValidationReport], where: dict[str, list[str]], source: Path
+) -> None:
     """Refuse invalid output: the first blocking error, traced back to its source row."""
     for name, report in reports.items():
         blocking = [e for e in report.errors if name == "train" or e.code not in _HELD_OUT_OK]
@@ -99,7 +116,7 @@ def _check_reports(reports: dict[str, ValidationReport], where: dict[str, list[s
         if issue.line is not None and 0 < issue.line <= len(where[name]):
             at = where[name][issue.line - 1]
         else:
-            at = f"{name} split"
+            at = f"{source}: {name} split"
         more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
         raise DataError(
             f"{at}: the prepared {name} data would be invalid: {issue.message}{more}; nothing was written",
@@ -142,6 +159,8 @@ def prepare(
         rejected=rejected,
     )
     check_sizes(val_size, test_size)
+    out = Path(out_dir)
+    _check_out_dir(out)
     src = Path(input)
     kind = load.detect_format(src, fmt)
     total = _count_lines(src, kind) if src.is_file() else None
@@ -184,9 +203,8 @@ def prepare(
                 parts[name], method=method, model=model, source=f"{name}.jsonl"
             )
         emit(ProgressEvent("validate", n + 1, len(SPLITS)))
-    _check_reports(reports, part_where)
+    _check_reports(reports, part_where, src)
 
-    out = Path(out_dir)
     payloads = {
         name: "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in parts[name]).encode("utf-8")
         for name in SPLITS
@@ -231,13 +249,20 @@ def prepare(
     manifest_bytes = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     # Every file goes to a temp file first; the renames happen only once all are complete, the
     # manifest's last (ExitStack unwinds in reverse), so a manifest on disk means a whole set.
-    with contextlib.ExitStack() as stack:
-        fh = stack.enter_context(atomic_writer(out / "manifest.json", "wb"))
-        fh.write(manifest_bytes)
-        for n, name in enumerate(SPLITS):
-            part = stack.enter_context(atomic_writer(files[name], "wb"))
-            part.write(payloads[name])
-            emit(ProgressEvent("write", n + 1, len(SPLITS)))
+    try:
+        with contextlib.ExitStack() as stack:
+            fh = stack.enter_context(atomic_writer(out / "manifest.json", "wb"))
+            fh.write(manifest_bytes)
+            for n, name in enumerate(SPLITS):
+                part = stack.enter_context(atomic_writer(files[name], "wb"))
+                part.write(payloads[name])
+                emit(ProgressEvent("write", n + 1, len(SPLITS)))
+    except OSError as exc:  # disk full, permissions, a folder where a file should go
+        # os.replace names its target second; other failures are on a temp file in ``out``
+        raise InputError(
+            f"{exc.filename2 or out}: cannot write: {exc.strerror or exc}",
+            tip="free space or choose another --out-dir; no partial file was left behind",
+        ) from None
     files["manifest"] = out / "manifest.json"
     return PrepareResult(
         out_dir=out,
