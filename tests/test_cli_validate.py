@@ -86,7 +86,23 @@ def test_missing_file_exit_2_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_bad_method_is_usage_error(
     write_jsonl: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["validate", str(write_jsonl(rows())), "--method", "rlhf"]) == 2
+    path = str(write_jsonl(rows()))
+    cases = [
+        (["validate", path, "--method", "rlhf"], "Invalid value for '--method'"),
+        (["validate", path, "--workers", "0"], "Invalid value for '--workers'"),
+        (["validate", path, "--bogus"], "No such option '--bogus'"),
+        (["validate"], "Missing argument 'PATHS...'"),
+        (["prepare", path, "--out-dir", "o", "--val-size", "abc"], "'abc' is not a valid float"),
+        (["prepare", path], "Missing option '--out-dir'"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        # one ERROR line naming the problem + a TIP, not click's multi-line usage block
+        first, tip = err.splitlines()
+        assert first.startswith("ERROR ") and message in first
+        assert tip == f"TIP see 'openai-ft {argv[0]} --help'"
+        assert "Usage:" not in err
 
 
 def test_rich_report_on_stderr(

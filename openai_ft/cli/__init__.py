@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from openai_ft.errors import OpenAIFTError
+from openai_ft.errors import OpenAIFTError, UsageError
 
 # name -> "module:attribute"; each attribute is a click.Command.
 COMMANDS: dict[str, str] = {
@@ -79,8 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         sys.stderr.write("Aborted.\n")
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # bare `openai-ft` (or a group without its subcommand): the help text
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        # bad flags and arguments: one ERROR line and a TIP, like every other usage error
+        ctx = getattr(exc, "ctx", None)
+        tip = f"see '{ctx.command_path} --help'" if ctx is not None else None
+        report_error(UsageError(exc.format_message(), tip=tip))
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
