@@ -7,6 +7,7 @@ OpenAI-compatible servers keep their own calendars.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,14 @@ _REFUSAL_CODES = {
     "organization_not_allowed",
     "unsupported_organization",
 }
+
+
+# Refusals of an organisation that come as a plain 400 without one of the codes above.
+_REFUSAL_TEXT = re.compile(
+    r"organi[sz]ation.{0,80}\b(not (allowed|eligible|permitted|available)|does not have access"
+    r"|no longer|cannot create|can't create)|fine-tuning is (not|no longer) available",
+    re.IGNORECASE,
+)
 
 
 def today(clock: Callable[[], float]) -> dt.date:
@@ -74,7 +83,8 @@ def explain_refusal(err: OpenAIFTError) -> OpenAIFTError:
     if not isinstance(err, BackendError):
         return err
     refused = isinstance(err, AuthError) and err.status == 403
-    if refused or (err.code or "") in _REFUSAL_CODES:
+    worded = err.status == 400 and bool(_REFUSAL_TEXT.search(err.message))
+    if refused or worded or (err.code or "") in _REFUSAL_CODES:
         return PlatformClosed(
             f"OpenAI refused to create the fine-tuning job for this organisation: {err.message}",
             tip=ALTERNATIVES,

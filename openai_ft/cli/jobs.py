@@ -105,7 +105,10 @@ def train_cmd(**o: Any) -> int:
         meta[key] = value
     wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
     if o["early_stop"] is not None and not wait:
-        raise UsageError("--early-stop needs --wait", tip="add --wait, or run `openai-ft watch JOB --early-stop N`")
+        raise UsageError(
+            "--early-stop needs --wait",
+            tip="add --wait, or run `openai-ft watch JOB --early-stop N`",
+        )
     if o["early_stop"] is not None and not (o["validation_file"] or cfg.get("validation_file")):
         raise UsageError(
             "--early-stop needs a validation file: it watches the validation loss",
