@@ -224,6 +224,16 @@ SUPERVISED_BAD = [
         msgs({"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}, A),
         "messages[0].content[0]",
     ),
+    (
+        "invalid_function_call",
+        msgs(U, {"role": "assistant", "content": None, "function_call": "get_weather"}),
+        "messages[1].function_call",
+    ),
+    (
+        "invalid_function_call",
+        msgs(U, {"role": "assistant", "content": None, "function_call": {"arguments": "{}"}}),
+        "messages[1].function_call.name",
+    ),
 ]
 
 
@@ -387,3 +397,24 @@ def test_every_violation_is_reported_not_just_the_first(write_jsonl: Callable[..
     report = validate(file_with(write_jsonl, bad))
     codes = sorted(i.code for i in report.errors)
     assert codes == ["invalid_weight", "missing_content", "unknown_role", "weight_on_non_assistant"]
+
+
+def test_data_of_the_other_method_says_which_method_to_use(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    as_sft = validate(write_jsonl([dpo(i) for i in range(12)]))
+    assert {i.code for i in as_sft.errors} == {"missing_messages"}
+    assert all("use --method dpo" in i.message for i in as_sft.errors)
+    as_dpo = validate(write_jsonl([sft(i) for i in range(12)]), method="dpo")
+    assert {i.code for i in as_dpo.errors} >= {"dpo_missing_input"}
+    hinted = [i for i in as_dpo.errors if i.code == "dpo_missing_input"]
+    assert len(hinted) == 12 and all("use --method supervised" in i.message for i in hinted)
+
+
+def test_weight_in_dpo_output_says_why(write_jsonl: Callable[..., Path]) -> None:
+    bad = {**dpo(0), "preferred_output": [{**A, "weight": 1}]}
+    report = validate(file_with(write_jsonl, bad, "dpo"), method="dpo")
+    (issue,) = report.errors
+    assert (issue.line, issue.code) == (BAD_LINE, "weight_on_non_assistant")
+    assert "only allowed in supervised examples" in issue.message
+    assert "not assistant" not in issue.message

@@ -108,6 +108,16 @@ def _check_tool_calls(calls: Any, where: str, err: _Sink, call_ids: set[str]) ->
         _check_arguments(fn.get("arguments"), f"{at}.function.arguments", err)
 
 
+def _check_function_call(fc: Any, at: str, err: _Sink) -> None:
+    """The legacy ``function_call`` of an assistant turn: an object with name and arguments."""
+    if not isinstance(fc, dict):
+        err("invalid_function_call", "function_call must be an object {name, arguments}", at)
+        return
+    if not isinstance(fc.get("name"), str) or not fc["name"]:
+        err("invalid_function_call", "function_call.name must be a non-empty string", f"{at}.name")
+    _check_arguments(fc.get("arguments"), f"{at}.arguments", err)
+
+
 def _check_arguments(args: Any, at: str, err: _Sink) -> None:
     if not isinstance(args, str):
         err("invalid_tool_arguments", "function.arguments must be a JSON string", at)
@@ -148,7 +158,13 @@ def check_messages(
             images += _check_parts(content, role, at, err)
         if "weight" in msg:
             weight = msg["weight"]
-            if role != "assistant" or not allow_weight:
+            if not allow_weight:
+                err(
+                    "weight_on_non_assistant",
+                    f"'weight' is only allowed in supervised examples: remove it from {where}",
+                    f"{at}.weight",
+                )
+            elif role != "assistant":
                 err(
                     "weight_on_non_assistant",
                     f"'weight' is only allowed on assistant turns, not {role}",
@@ -161,9 +177,8 @@ def check_messages(
             has_calls = msg.get("tool_calls") is not None or msg.get("function_call") is not None
             if msg.get("tool_calls") is not None:
                 _check_tool_calls(msg["tool_calls"], at, err, call_ids)
-            if isinstance(msg.get("function_call"), dict):
-                fc = msg["function_call"]
-                _check_arguments(fc.get("arguments"), f"{at}.function_call.arguments", err)
+            if msg.get("function_call") is not None:
+                _check_function_call(msg["function_call"], f"{at}.function_call", err)
             if (content is None or content == [] or content == "") and not has_calls:
                 err(
                     "missing_content", "assistant turn needs content or tool_calls", f"{at}.content"
@@ -261,7 +276,8 @@ def check_example(obj: Any, method: str, line: int | None, issues: list[Issue]) 
         _check_dpo(obj, err)
         return
     if "messages" not in obj:
-        err("missing_messages", "no 'messages' list in this example", "messages")
+        hint = " (this is a DPO example: use --method dpo)" if "preferred_output" in obj else ""
+        err("missing_messages", f"no 'messages' list in this example{hint}", "messages")
         return
     assistants, _ = check_messages(
         obj["messages"], "messages", err, allow_weight=method == "supervised"
@@ -288,7 +304,12 @@ def check_example(obj: Any, method: str, line: int | None, issues: list[Issue]) 
 def _check_dpo(obj: dict[str, Any], err: _Sink) -> None:
     inp = obj.get("input")
     if not isinstance(inp, dict):
-        err("dpo_missing_input", "DPO examples need an 'input' object with 'messages'", "input")
+        hint = " (this is a chat example: use --method supervised)" if "messages" in obj else ""
+        err(
+            "dpo_missing_input",
+            f"DPO examples need an 'input' object with 'messages'{hint}",
+            "input",
+        )
     elif "messages" not in inp:
         err("missing_messages", "no 'messages' list in input", "input.messages")
     else:
