@@ -158,3 +158,18 @@ def test_over_token_limit_with_override(
 
 def test_unknown_model_warning(write_jsonl: Callable[..., Path]) -> None:
     assert warnings_of(write_jsonl(base()), model="no-such-model") == [(None, "unknown_model")]
+
+
+def test_unknown_model_warning_in_memory_and_in_prepare(tmp_path: Path) -> None:
+    from openai_ft.dataset.prepare import prepare
+    from openai_ft.dataset.validate import validate_examples
+
+    report = validate_examples(base(), model="no-such-model")
+    assert [(i.line, i.code) for i in report.warnings] == [(None, "unknown_model")]
+    assert validate_examples(base()).warnings == ()
+    src = tmp_path / "t.csv"
+    src.write_text(
+        "q,a\n" + "".join(f"question {i},answer {i % 3}\n" for i in range(30)), encoding="utf-8"
+    )
+    result = prepare(src, out_dir=tmp_path / "o", user="q", assistant="a", model="no-such-model")
+    assert "unknown_model" in {w.code for w in result.reports["train"].warnings}

@@ -169,22 +169,26 @@ def _order(issue: Issue) -> int:
     return -1 if issue.line is None else issue.line
 
 
+def _model_issues(model: str) -> list[Issue]:
+    if model_info(model).known:
+        return []
+    return [
+        Issue(
+            None,
+            "unknown_model",
+            f"model {model!r} is not in the catalog: limits and prices are conservative guesses",
+            None,
+            "warning",
+        )
+    ]
+
+
 def _scan_path(path: str | Path, method: str, model: str, workers: int | None) -> _Merged:
     _check_method(method)
     p = Path(path)
     size = _open_check(p)
     info = model_info(model)
-    file_issues: list[Issue] = []
-    if not info.known:
-        file_issues.append(
-            Issue(
-                None,
-                "unknown_model",
-                f"model {model!r} is not in the catalog: limits and prices are conservative guesses",
-                None,
-                "warning",
-            )
-        )
+    file_issues = _model_issues(model)
     if size > UPLOADS_API_LIMIT:
         file_issues.append(
             Issue(
@@ -300,7 +304,7 @@ def validate_examples(
             ),
         )
     scanner.result.lines = len(examples)
-    return _merge(source, method, model, [scanner.result], []).report
+    return _merge(source, method, model, [scanner.result], _model_issues(model)).report
 
 
 def first_error(path: str | Path, method: str = "supervised") -> Issue | None:
