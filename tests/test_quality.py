@@ -53,6 +53,7 @@ def test_clean_file_has_no_warnings(write_jsonl: Callable[..., Path]) -> None:
         ("write to jane.doe@example.co.uk please", "sensitive_email"),
         ("call me at (555) 123-4567 tomorrow", "sensitive_phone"),
         ("call +44 20 7946 0958 now", "sensitive_phone"),
+        ("我的手机号是13812345678，请联系我", "sensitive_phone"),
         ("card 4111 1111 1111 1111 exp 12/30", "sensitive_card_number"),
         ("card 4111-1111-1111-1111", "sensitive_card_number"),
     ],
@@ -72,6 +73,8 @@ def test_sensitive_data(write_jsonl: Callable[..., Path], text: str, code: str) 
         "order 4111 1111 1111 1112",
         "version 1.2.3 of 2024",
         "id 12345678901234567",
+        "订单号 202406150001 已发货",
+        "order 12345678901",
         "mail me @ home",
     ],
 )

@@ -45,6 +45,8 @@ _DIGIT_RUN = re.compile(r"\d[\d ().+-]{8,}\d")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{3}[ .-])\d{3,4}[ .-]\d{4}(?!\w)"
     r"|(?<![\w+])\+\d{1,3}(?:[ .-]?\d{2,5}){2,4}(?!\w)"
+    # mainland China mobile numbers, usually written as 11 digits in a row
+    r"|(?<![\d+])1[3-9]\d{9}(?!\d)"
 )
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _KINDS = (
