@@ -312,12 +312,36 @@ def _record_dataset(ledger: Ledger, path: Path, sha: str, now: float) -> None:
     if manifest.is_file():
         try:
             data = json.loads(manifest.read_text("utf-8"))
-            manifest_json = json.dumps(data, sort_keys=True)
-            source = str(data.get("source") or data.get("input") or "") or None
         except (OSError, ValueError):
-            manifest_json = None
+            data = None
+        if isinstance(data, dict) and _manifest_lists(data, sha):
+            manifest_json = json.dumps({**data, "manifest_path": str(manifest)}, sort_keys=True)
+            source = source_text(data.get("source") or data.get("input"))
     ledger.execute(
         "INSERT OR IGNORE INTO datasets (sha256, path, source, manifest_json, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
         (sha, str(path), source, manifest_json, now),
     )
+
+
+def _manifest_lists(data: dict[str, Any], sha: str) -> bool:
+    """True when a prepare manifest lists these bytes (or lists no hashes to compare with)."""
+    files = data.get("files")
+    hashes = [f.get("sha256") for f in files.values() if isinstance(f, dict)] if isinstance(
+        files, dict
+    ) else []  # fmt: skip
+    return sha in hashes or not any(hashes)
+
+
+def source_text(source: Any) -> str | None:
+    """The source table of a prepare manifest as one line: path (format, rows, sha256 prefix)."""
+    if isinstance(source, dict):
+        facts = [str(source["format"])] if source.get("format") else []
+        if source.get("rows") is not None:
+            facts.append(f"{source['rows']:,} rows" if isinstance(source["rows"], int)
+                         else f"{source['rows']} rows")  # fmt: skip
+        if source.get("sha256"):
+            facts.append(f"sha256:{str(source['sha256'])[:12]}")
+        path = str(source.get("path") or "?")
+        return f"{path} ({', '.join(facts)})" if facts else path
+    return str(source) if source else None

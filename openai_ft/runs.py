@@ -162,6 +162,11 @@ def lineage(ledger: Ledger, ident: str) -> Lineage:
             f"no run or job {ident} in the ledger", tip="list them with `openai-ft runs`"
         )
     steps: list[tuple[str, str]] = []
+
+    def add(kind: str, text: str) -> None:
+        if (kind, text) not in steps:  # training and validation share their source and manifest
+            steps.append((kind, text))
+
     for param in ("training_file", "validation_file"):
         file_id = job[param] if job else None
         if not file_id:
@@ -169,10 +174,12 @@ def lineage(ledger: Ledger, ident: str) -> Lineage:
         f = ledger.one("SELECT * FROM files WHERE file_id = ?", (file_id,))
         d = ledger.one("SELECT * FROM datasets WHERE sha256 = ?", (f["sha256"],)) if f else None
         if d is not None and d["source"]:
-            steps.append(("source", f"{d['source']}"))
+            add("source", str(d["source"]))
+        if d is not None and d["manifest_json"]:
+            add("manifest", _manifest_text(json.loads(d["manifest_json"])))
         if d is not None:
-            steps.append(("dataset", f"{d['path']} sha256:{d['sha256'][:12]} ({param})"))
-        steps.append(("file", f"{file_id} ({param})"))
+            add("dataset", f"{d['path']} sha256:{d['sha256'][:12]} ({param})")
+        add("file", f"{file_id} ({param})")
     if run is not None:
         steps.append(("run", f"{run['id']} on {run['backend']}"))
     if job is not None:
@@ -180,7 +187,34 @@ def lineage(ledger: Ledger, ident: str) -> Lineage:
         for c in ledger.query(
             "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job["job_id"],)
         ):
-            steps.append(("checkpoint", f"{c['model']} step {c['step']} {c['metrics_json']}"))
+            steps.append(("checkpoint", _checkpoint_text(c)))
         if job["fine_tuned_model"]:
             steps.append(("model", str(job["fine_tuned_model"])))
     return Lineage(run["id"] if run else ident, tuple(steps))
+
+
+def _manifest_text(m: dict[str, Any]) -> str:
+    """A prepare manifest as one line: where it is, how it split the table."""
+    raw = m.get("counts")
+    counts: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    split = " / ".join(f"{counts[k]:,} {k}" for k in ("train", "validation", "test") if k in counts)
+    facts = [f"seed {m['seed']}" if m.get("seed") is not None else "", split]
+    detail = ", ".join(f for f in facts if f)
+    where = str(m.get("manifest_path") or "manifest.json")
+    return f"{where} ({detail})" if detail else where
+
+
+def _checkpoint_text(c: Any) -> str:
+    """A checkpoint with its losses, not its raw metrics JSON."""
+    metrics = json.loads(c["metrics_json"] or "{}")
+    shown: dict[str, str] = {}
+    # Full validation loss (whole validation set) is preferred to a batch's validation loss.
+    for key, label in (
+        ("train_loss", "train"),
+        ("full_valid_loss", "valid"),
+        ("valid_loss", "valid"),
+    ):
+        if label not in shown and isinstance(metrics.get(key), int | float):
+            shown[label] = f"{label} {metrics[key]:.4f}"
+    losses = " ".join(shown.values())
+    return f"{c['model']} step {c['step']}" + (f"  {losses}" if losses else "")
