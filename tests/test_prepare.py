@@ -101,6 +101,25 @@ def test_chat_and_dpo_files_pass_through(tmp_path: Path) -> None:
     assert sum(dpo.counts.values()) == 16
 
 
+def test_chat_rows_in_a_csv_pass_through(tmp_path: Path) -> None:
+    lines = (DATA / "chat_tools.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    src = tmp_path / "chat.csv"
+    table = {
+        "messages": [json.dumps(r["messages"], ensure_ascii=False) for r in rows],
+        "tools": [json.dumps(r["tools"]) if "tools" in r else "" for r in rows],
+        "parallel_tool_calls": [
+            json.dumps(r["parallel_tool_calls"]) if "parallel_tool_calls" in r else "" for r in rows
+        ],
+    }
+    pd.DataFrame(table).to_csv(src, index=False)
+    from_csv = prepare(src, out_dir=tmp_path / "a", seed=3)
+    from_jsonl = prepare(DATA / "chat_tools.jsonl", out_dir=tmp_path / "b", seed=3)
+    assert from_csv.counts == from_jsonl.counts and sum(from_csv.counts.values()) == len(rows)
+    for name in ("train", "validation", "test"):
+        assert from_csv.files[name].read_bytes() == from_jsonl.files[name].read_bytes()
+
+
 def test_dpo_from_columns(tmp_path: Path) -> None:
     src = tmp_path / "pairs.csv"
     pd.DataFrame(

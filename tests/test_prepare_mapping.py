@@ -135,3 +135,18 @@ def test_check_columns_names_the_missing_column() -> None:
 
 def test_mapping_to_dict_lists_set_options() -> None:
     assert make_mapping(user="q", assistant="a").to_dict() == {"user": "q", "assistant": "a"}
+
+
+def test_passthrough_cells_holding_json_text_are_parsed() -> None:
+    m = make_mapping()
+    msgs = '[{"role": "user", "content": " hi "}, {"role": "assistant", "content": "yo"}]'
+    ex = map_row(
+        m, {"messages": msgs, "parallel_tool_calls": "false", "tools": ""}, AT, "supervised"
+    )
+    assert ex == {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+        "parallel_tool_calls": False,
+    }
+    assert map_row(m, {"messages": "  "}, AT, "supervised") is None
+    with pytest.raises(InputError, match=r"t\.csv: row 2, column 'messages': not valid JSON"):
+        map_row(m, {"messages": '[{"role": "user"'}, AT, "supervised")

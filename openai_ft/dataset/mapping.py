@@ -7,6 +7,7 @@ A row is mapped by column options (``--user/--assistant``, a ``{column}`` templa
 
 from __future__ import annotations
 
+import json
 import math
 import string
 from collections.abc import Sequence
@@ -194,13 +195,30 @@ def passthrough_method(columns: Sequence[str]) -> str:
     return "supervised" if "messages" in columns else "dpo"
 
 
-def _passthrough(record: dict[str, Any], method: str) -> Example | None:
+def _cell_json(value: Any, where: str, key: str) -> Any:
+    """A CSV/TSV/Excel cell holds the training field as JSON text; other formats hold the value."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where}, column {key!r}: not valid JSON ({exc.msg} at character {exc.pos + 1})",
+            tip=f"the cell must hold the JSON of '{key}', e.g. a list of messages",
+        ) from None
+
+
+def _passthrough(record: dict[str, Any], method: str, where: str) -> Example | None:
     keys = _CHAT_KEYS if method == "supervised" else _DPO_KEYS
-    out = {
-        k: _strip_contents(_plain(record[k]))
-        for k in keys
-        if k in record and not _missing_obj(record[k])
-    }
+    out = {}
+    for k in keys:
+        if k in record and not _missing_obj(record[k]):
+            value = _cell_json(record[k], where, k)
+            if value is not None:
+                out[k] = _strip_contents(_plain(value))
     if not out or (method == "supervised" and not out.get("messages")):
         return None
     return out
@@ -220,7 +238,7 @@ def _plain(value: Any) -> Any:
 def map_row(mapping: Mapping, record: dict[str, Any], where: str, method: str) -> Example | None:
     """The example for one row, or None when the row is empty. ``where`` is "FILE: row N"."""
     if mapping.passthrough:
-        return _passthrough(record, method)
+        return _passthrough(record, method, where)
     content = mapping.content_columns()
     if all(_missing(record.get(c)) for c in content):
         return None
