@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -147,3 +148,40 @@ def test_runs_show_walks_from_the_source_table_to_the_model(
     assert kinds.count("source") == 1  # the validation file's bytes are not in this manifest
     ckpt = next(line for line in lines if line.startswith("checkpoint"))
     assert "step" in ckpt and " valid " in ckpt and "{" not in ckpt
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_estimate_comes_before_the_job_with_or_without_a_prompt(
+    svc: LocalService, data: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    assert main(_train(data, "--no-wait")) == 0
+    err = capsys.readouterr().err
+    assert err.index("estimate: supervised job on") < err.index("created job ")
+    # On a terminal without --yes: the same estimate in the question; "n" creates nothing.
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    args = [a for a in _train(data, "--no-wait", "--new") if a != "--yes"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Create a supervised job on gpt-4.1-mini" in err and "trained tokens" in err
+    assert "no job created: declined" in err
+    assert len(svc.service.state.all("job")) == 1
+
+
+def test_the_run_config_can_choose_the_backend(
+    svc: LocalService, data: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'backend = "openai"\ntraining_file = "{data[0]}"\n')
+    assert main(["train", "--config", str(cfg), "--yes", "--no-wait"]) == 2
+    assert "OPENAI_API_KEY" in capsys.readouterr().err
+    # The flag overrides the file.
+    assert main(["train", "--config", str(cfg), "--backend", "local", "--yes", "--no-wait"]) == 0
+    assert capsys.readouterr().out.startswith("ftjob-")

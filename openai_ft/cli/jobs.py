@@ -116,19 +116,24 @@ def train_cmd(**o: Any) -> int:
         )
     settings, client = _client(o["backend"], o["base_url"], cfg)
     ask = not o["yes"] and sys.stdin.isatty()
+    on_progress, close = upload_progress()
 
     def confirm(plan: Plan) -> bool:
+        # The estimate is shown before any job is created, prompt or not (--yes, off a terminal).
+        close()  # the upload bar is done: stop it so that it does not redraw over the prompt
         est = plan.estimate
         cost = (
             f"~${est.usd:.2f} ({est.trained_tokens:,} trained tokens, {est.n_epochs} epochs)"
             if est
-            else "unknown"
+            else "unknown (training file given by id)"
         )
         for notice in plan.notices:
             click.echo(f"NOTE {notice}", err=True)
+        if not ask:
+            click.echo(f"estimate: {plan.method} job on {plan.model}, cost {cost}", err=True)
+            return True
         return click.confirm(f"Create a {plan.method} job on {plan.model}, cost {cost}?", err=True)
 
-    on_progress, close = upload_progress()
     try:
         res = train(
             o["training_file"], o["validation_file"], model=o["model"], method=o["method"],
@@ -136,14 +141,12 @@ def train_cmd(**o: Any) -> int:
             learning_rate_multiplier=_number(o["learning_rate_multiplier"]),
             beta=_number(o["beta"]), suffix=o["suffix"], seed=o["seed"], metadata=meta or None,
             wandb_project=o["wandb_project"], config=cfg, new=o["new"],
-            budget_usd=o["budget_usd"], force=o["force"], confirm=confirm if ask else None,
+            budget_usd=o["budget_usd"], force=o["force"], confirm=confirm,
             client=client, backend=settings.backend, base_url=settings.base_url,
             on_upload=on_progress,
         )  # fmt: skip
     finally:
         close()
-    for notice in res.notices:
-        click.echo(f"NOTE {notice}", err=True)
     if res.attached and res.status == "succeeded":
         click.echo(
             f"nothing to do: job {res.job_id} already succeeded: model {res.fine_tuned_model}",
