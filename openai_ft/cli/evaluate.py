@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from openai_ft.errors import UsageError
+from openai_ft.errors import OpenAIFTError, UsageError
+
+
+class Interrupted(OpenAIFTError):
+    """Ctrl-C during a run (exit code 130, as for any interrupted command)."""
+
+    exit_code = 130
 
 
 def _local_service_options() -> dict[str, Any]:
@@ -66,9 +72,8 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
 @click.option(
     "--data",
     "data",
-    required=True,
     type=click.Path(dir_okay=False),
-    help="Chat JSONL to evaluate on.",
+    help="Chat JSONL to evaluate on (required here or as `data` in the [eval] config).",
 )
 @click.option(
     "--model",
@@ -76,7 +81,13 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
     multiple=True,
     help="Model to evaluate (first = baseline); @latest allowed.",
 )
-@click.option("--scorer", "scorers", multiple=True, help="Scorer NAME[:ARG]; several allowed.")
+@click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    metavar="NAME[:ARG]",
+    help="Scorer (several allowed; default exact); names and ARG syntax above.",
+)
 @click.option(
     "--checkpoints",
     "job_id",
@@ -88,13 +99,26 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
     type=click.Path(dir_okay=False),
     help="TOML run config ([eval] table).",
 )
-@click.option("--temperature", type=float)
-@click.option("--max-completion-tokens", type=int)
-@click.option("--seed", type=int)
-@click.option("--n", "n", type=int, help="Samples per example (scores are averaged).")
-@click.option("--concurrency", type=int, default=8, show_default=True)
-@click.option("--rpm", type=float, help="Requests per minute to stay under.")
-@click.option("--tpm", type=float, help="Tokens per minute to stay under.")
+@click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature (0-2).")
+@click.option(
+    "--max-completion-tokens", type=click.IntRange(min=1), help="Cap on each answer's tokens."
+)
+@click.option("--seed", type=int, help="Sampling seed (best-effort determinism).")
+@click.option(
+    "--n", "n", type=click.IntRange(min=1), help="Samples per example (scores are averaged)."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in flight at once.  [default: 8]",
+)
+@click.option(
+    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute to stay under."
+)
+@click.option(
+    "--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute to stay under."
+)
 @click.option("--retry-errors", is_flag=True, help="Send again the examples that failed before.")
 @click.option("--batch", is_flag=True, help="Use the Batch API (half price, slower).")
 @click.option(
@@ -108,13 +132,50 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def eval_cmd(**kw: Any) -> int:
-    """Evaluate models on held-out examples, compare them paired, and save the run."""
+    """Evaluate models on held-out examples, compare them paired, and save the run.
+
+    \b
+    Scorers (--scorer NAME[:ARG], several allowed):
+      exact                 answer == reference (outer whitespace trimmed)
+      normalized            equal after case, whitespace, punctuation, full-width folding
+      contains              normalised reference occurs in the answer
+      regex[:PATTERN]       PATTERN found in the answer (quote it for the shell);
+                            without PATTERN the reference is a regex the answer must match
+      numeric[:TOL]         last number in answer and reference within TOL (absolute or
+                            relative; default 1e-6), e.g. numeric:0.01
+      json_valid            the answer parses as JSON (a ```json fence is allowed)
+      json_schema:PATH      the answer is JSON valid against the JSON Schema file PATH
+      json_field[:KEY]      answer and reference JSON agree on KEY (dotted: a.b);
+                            without KEY the whole JSON values must be equal
+      tool_call             same tool calls in order, arguments compared as parsed JSON
+      classification        label accuracy, macro-F1, per-class P/R, confusion matrix
+      bleu, chrf            sacrebleu BLEU / chrF (translation), scaled to 0-1
+      rouge_l               ROUGE-L F1 (summaries)
+      judge:MODEL           an LLM judge through the same runner; rubric from --rubric
+
+    \b
+    Run config (--config run.toml), an [eval] table; flags override it:
+      data, models, scorers, checkpoints, temperature, max_completion_tokens, seed, n,
+      concurrency, rpm, tpm, retry_errors, batch, rubric, fail_under, require_better
+    (backend and base_url are read from the top level, as for train).
+    """
     from openai_ft.config import load_run_config, resolve_backend
     from openai_ft.evaluate.api import evaluate_async
+    from openai_ft.evaluate.eval_config import eval_settings
     from openai_ft.evaluate.runner import RunOptions
 
     cfg = load_run_config(kw["config_path"])
-    ev = cfg.get("eval", {}) if isinstance(cfg.get("eval"), dict) else {}
+    ev = eval_settings(cfg, str(kw["config_path"]))
+    for key, value in ev.items():  # flags win over the run config
+        if key in kw and (kw[key] is None or kw[key] is False):
+            kw[key] = value
+    kw["job_id"] = kw["job_id"] or ev.get("checkpoints")
+    if not kw["data"]:
+        raise UsageError(
+            "no eval data given", tip="pass --data test.jsonl (or data = ... in the [eval] config)"
+        )
+    if kw["rubric"] and not Path(kw["rubric"]).is_file():
+        raise UsageError(f"{kw['rubric']}: rubric file not found", tip="check the rubric path")
     settings = resolve_backend(kw["backend"], kw["base_url"], cfg)
     models = list(kw["models"]) or list(ev.get("models", []))
     scorers = list(kw["scorers"]) or list(ev.get("scorers", ["exact"]))
@@ -124,31 +185,45 @@ def eval_cmd(**kw: Any) -> int:
 
         svc = local_service(settings.home, **_local_service_options())
         client = make_async_client(settings, max_retries=0, service=svc)
-    options = RunOptions(kw["concurrency"], kw["rpm"], kw["tpm"], kw["retry_errors"])
+    options = RunOptions(kw["concurrency"] or 8, kw["rpm"], kw["tpm"], kw["retry_errors"])
     rubric = Path(kw["rubric"]).read_text("utf-8") if kw["rubric"] else None
     extra: dict[str, Any] = {"rubric": rubric} if rubric else {}
     sampling = {k: kw[k] for k in ("temperature", "max_completion_tokens", "seed", "n")}
     from openai_ft.console.evaluate import live_progress, render_summary
 
-    with live_progress() as update:
-        result = asyncio.run(
-            evaluate_async(
-                kw["data"], models, scorers=scorers, settings=settings, client=client,
-                options=options, batch=kw["batch"], on_progress=update, checkpoints=kw["job_id"],
-                **sampling, **extra,
-            )
-        )  # fmt: skip
+    try:
+        with live_progress() as update:
+            result = asyncio.run(
+                evaluate_async(
+                    kw["data"], models, scorers=scorers, settings=settings, client=client,
+                    options=options, batch=kw["batch"], on_progress=update, checkpoints=kw["job_id"],
+                    **sampling, **extra,
+                )
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "eval interrupted; every answer received so far is saved in the ledger",
+            tip="run the same command again to resume: only the missing answers are sent",
+        ) from None
     summary = result.summary
     if kw["as_json"]:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         render_summary(summary)
     sys.stderr.write("".join(line + "\n" for line in closing_lines(summary)))
-    failure = gate(summary, kw["fail_under"], kw["require_better"])
+    failure = gate(summary, kw["fail_under"], kw["require_better"]) or unanswered(summary)
     if failure:
         sys.stderr.write(f"FAIL {failure}\n")
         return 1
     return 0
+
+
+def unanswered(summary: dict[str, Any]) -> str | None:
+    """Why the run failed when a model answered no example at all (nothing was evaluated)."""
+    empty = [m["model"] for m in summary["models"] if m["examples"] and not m["answered"]]
+    if empty:
+        return f"no example was answered by {', '.join(empty)}"
+    return None
 
 
 def closing_lines(summary: dict[str, Any]) -> list[str]:
@@ -158,6 +233,13 @@ def closing_lines(summary: dict[str, Any]) -> list[str]:
 
     first = next(iter(summary["models"][0]["scores"]), None) if summary["models"] else None
     lines = [verdict(c) for c in summary["comparisons"] if c["scorer"] == first]
+    for m in summary["models"]:
+        if m["failed"]:
+            lines.append(
+                f"WARN {m['model']}: {m['failed']} of {m['examples']} examples failed"
+                f" ({m.get('first_error') or 'no answer'}); fix the cause and rerun with"
+                " --retry-errors"
+            )
     run = summary["run"]
     lines.append(f"saved: {run_dir(run)}")
     lines.append(f"report: openai-ft report {run} --out reports/{run}")

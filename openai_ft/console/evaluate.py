@@ -29,20 +29,31 @@ def progress_line(p: Progress) -> str:
 
 @contextlib.contextmanager
 def live_progress(console: Any = None) -> Iterator[Any]:
-    """Yield a progress callback that drives a rich live line on stderr (final line off a TTY)."""
-    from rich.live import Live
+    """Yield a progress callback: a live line on a terminal, only the final line elsewhere."""
     from rich.text import Text
 
     from openai_ft.console import stderr_console
 
     con = console or stderr_console()
     last: list[Progress] = []
+
+    def remember(p: Progress) -> None:
+        last[:] = [p]
+
+    if not con.is_terminal:
+        # Off a terminal (CI logs, pipes) a live region cannot redraw; print the final state
+        # once, as a whole line, so whatever is printed next starts on a line of its own.
+        yield remember
+        if last:
+            con.print(Text(progress_line(last[0])))
+        return
+    from rich.live import Live
+
     with Live(Text(""), console=con, transient=False, auto_refresh=False) as live:
 
         def update(p: Progress) -> None:
-            last[:] = [p]
-            if con.is_terminal:
-                live.update(Text(progress_line(p)), refresh=True)
+            remember(p)
+            live.update(Text(progress_line(p)), refresh=True)
 
         yield update
         if last:

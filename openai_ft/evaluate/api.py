@@ -132,7 +132,8 @@ async def evaluate_async(
         from openai_ft.evaluate.batch import run_batch
 
         answers = await run_batch(client, calls, cache, retry_errors=opts.retry_errors,
-                                  clock=clock, sleep=sleep, on_progress=on_progress)  # fmt: skip
+                                  clock=clock, sleep=sleep, on_progress=on_progress,
+                                  cost=lambda m, p, c: _cost(m, p, c, True))  # fmt: skip
     else:
         answers = await Runner(client, cache, opts, cost=_cost, **timing).run(calls)  # type: ignore[arg-type]
     rows = _rows(examples, models, keys, answers, scorer_objs)

@@ -228,11 +228,11 @@ def get_scorer(spec: str) -> Scorer:
             raise UsageError(
                 f"--scorer {spec}: tolerance must be a number, like numeric:0.01"
             ) from None
-        return Scorer(name, _numeric(tol))
+        return Scorer(f"numeric:{value}" if value else name, _numeric(tol))
     if name == "json_schema":
         if not value:
             raise UsageError("--scorer json_schema needs a schema file: json_schema:schema.json")
-        return Scorer(name, _json_schema(value))
+        return Scorer(f"json_schema:{value}", _json_schema(value))
     if name == "json_field":
         return Scorer(spec, _json_field(value))
     if name in ("bleu", "chrf", "rouge_l"):

@@ -104,6 +104,9 @@ def summarize(
             "prompt_tokens": int(rows["prompt_tokens"].sum()),
             "completion_tokens": int(rows["completion_tokens"].sum()),
         }
+        failed = rows[rows["status"] != "ok"]
+        if len(failed):  # what went wrong, so a run where every request failed says why
+            entry["first_error"] = str(failed["error"].iloc[0])[:300]
         for sc in scorers:
             values = rows[score_column(sc.name)].dropna().to_numpy(float)
             mean, lo, hi = stats.bootstrap_ci(values)
@@ -194,6 +197,11 @@ def label_breakdown(
     return {"model": model, "vs": base, "labels": labels}
 
 
+def _score(value: Any) -> float | None:
+    """A per-example score cell as a float; None for a missing score (None or NaN)."""
+    return None if value is None or value != value else float(value)
+
+
 def worst_examples(
     frame: pd.DataFrame, model: str, scorers: Sequence[Scorer], k: int = WORST
 ) -> list[dict[str, Any]]:
@@ -213,7 +221,7 @@ def worst_examples(
             "reference": str(r["reference"])[:300],
             "prediction": str(r["prediction"])[:300] if r["status"] == "ok" else None,
             "error": r["error"] if r["status"] != "ok" else None,
-            "score": None if r[col] != r[col] else float(r[col]),
+            "score": _score(r[col]),
         }
         for _, r in rows.iterrows()
     ]
