@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,33 @@ def test_headers_hold_back_when_budget_spent_and_429_pauses_everyone() -> None:
     assert pacer.reserve() == 0.0
     assert pacer.throttle({"retry-after-ms": "1500"}, 1) == pytest.approx(1.5)
     assert pacer.reserve() == pytest.approx(1.5) and pacer.throttled == 1
+
+
+def test_token_headers_hold_back_a_request_that_does_not_fit() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    pacer.observe({"x-ratelimit-remaining-tokens": "1000", "x-ratelimit-reset-tokens": "1m30s"})
+    assert pacer.reserve(600) == 0.0
+    assert pacer.reserve(600) == pytest.approx(90.0)  # 400 tokens left: wait for the reset
+    assert pacer.reserve(0) == 0.0  # a request of no tokens is not held back by them
+
+
+async def test_runner_follows_the_services_rate_limit_headers(
+    tmp_path: Path, write_jsonl: Any
+) -> None:
+    """No --rpm given: the x-ratelimit-* headers alone keep the runner from hitting 429s."""
+    from openai_ft.evaluate.api import evaluate_async
+    from openai_ft.evaluate.runner import RunOptions
+    from tests.test_eval_runner import BASE, FakeTime, rows, sends, setup
+
+    clock = FakeTime()
+    data = write_jsonl(rows(12))
+    svc, client, settings, led = setup(tmp_path, rpm=5, clock=clock)
+    res = await evaluate_async(data, [BASE], scorers=["exact"], settings=settings, client=client,
+                               ledger=led, clock=clock, sleep=clock.sleep,
+                               options=RunOptions(concurrency=1))  # fmt: skip
+    statuses = [s for _, _, s in sends(led, settings)]
+    assert statuses == [200] * 12  # without the headers the 6th request would be a 429
+    assert res.summary["models"][0]["answered"] == 12
+    assert clock.slept >= 120  # 12 requests at 5 a minute span two resets
+    svc.close()
