@@ -101,12 +101,27 @@ class Ledger:
             self.path, check_same_thread=False, timeout=30.0, factory=_Connection
         )
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._wal()
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
         )
         self.migrate("core", CORE_MIGRATIONS)
+
+    def _wal(self, patience: float = 30.0) -> None:
+        """Switch to WAL. SQLite answers "locked" at once, without its busy handler, while
+        another connection opens the same new file; so wait for it here (bounded)."""
+        deadline = time.monotonic() + patience
+        delay = 0.005
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     def migrate(self, namespace: str, migrations: Sequence[Migration]) -> list[str]:
         """Apply the migrations of one namespace that have not run yet; return their names.
