@@ -168,3 +168,47 @@ def test_validate_many_warns_about_repeats_across_files(write_jsonl: Callable[..
         (4, "repeated_across_files"),
     ]
     assert "train.jsonl line 6" in repeats[0][2] and "train.jsonl line 7" in repeats[1][2]
+
+
+_CTRL_C_IN_A_WORKER = """
+import os, signal, sys
+from openai_ft.cli import main
+from openai_ft.dataset import validate, validate_scan
+
+validate.CHUNK_BYTES = 16 * 1024  # several chunks, so a pool of 2 workers scans them
+real = validate_scan.Scanner.feed_bytes
+parent, marker = os.getpid(), sys.argv[2]
+
+def feed_bytes(self, line, raw):
+    if os.getpid() != parent and line == 20:
+        try:  # the first worker to get here presses Ctrl-C: SIGINT to the whole group
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            os.killpg(0, signal.SIGINT)
+        except FileExistsError:
+            pass
+    return real(self, line, raw)
+
+validate_scan.Scanner.feed_bytes = feed_bytes
+sys.exit(main(["validate", sys.argv[1], "--workers", "2"]))
+"""
+
+
+def test_ctrl_c_during_a_pooled_scan_is_one_line(
+    write_jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    path = write_jsonl(good_rows(600))
+    assert path.stat().st_size > 4 * 16 * 1024
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_A_WORKER, str(path), str(tmp_path / "pressed")],
+        capture_output=True,
+        text=True,
+        timeout=30,  # without the fix a worker's death could hang the pool
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )
+    assert (tmp_path / "pressed").exists()
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and "ForkPoolWorker" not in proc.stderr
+    assert proc.stderr.strip() in ("Aborted.", "Interrupted.")

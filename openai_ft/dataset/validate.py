@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -169,6 +170,11 @@ def _order(issue: Issue) -> int:
     return -1 if issue.line is None else issue.line
 
 
+def _ignore_ctrl_c() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _model_issues(model: str) -> list[Issue]:
     if model_info(model).known:
         return []
@@ -227,7 +233,7 @@ def _scan_path(path: str | Path, method: str, model: str, workers: int | None) -
 
             _counter(info.encoding)  # load once; forked workers inherit it
             ctx = multiprocessing.get_context("fork" if fork else None)
-            with ctx.Pool(min(workers, len(tasks))) as pool:
+            with ctx.Pool(min(workers, len(tasks)), initializer=_ignore_ctrl_c) as pool:
                 return _merge(str(path), method, model, pool.imap(scan_chunk, tasks), file_issues)
         return _merge(str(path), method, model, map(scan_chunk, tasks), file_issues)
     except OSError as exc:
