@@ -69,15 +69,26 @@ class State:
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): read-modify-write inside it is atomic."""
+        """A write transaction (BEGIN IMMEDIATE): read-modify-write inside it is atomic.
+
+        Re-entrant per thread: writes made inside an open ``tx()`` join it, so several writes
+        (a metrics event and the job's progress) commit together or not at all.
+        """
         conn = self._conn()
+        if getattr(self._local, "in_tx", False):
+            yield conn
+            return
         conn.execute("BEGIN IMMEDIATE")
+        self._local.in_tx = True
         try:
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.in_tx = False
 
     def close(self) -> None:
         """Close every connection this object opened."""

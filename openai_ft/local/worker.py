@@ -208,8 +208,11 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
         message = f"Step {m.step}/{m.total_steps}: training loss={m.train_loss:.4f}"
         if m.valid_loss is not None:
             message += f", validation loss={m.valid_loss:.4f}"
-        add_event(svc, job_id, message, kind="metrics", data=data)
-        svc.state.mutate("job", job_id, lambda j: {**j, "x_last_step": m.step})
+        # One transaction: a process killed between the two writes would otherwise leave a
+        # metrics event ahead of x_last_step, and its successor would record the step twice.
+        with svc.state.tx():
+            add_event(svc, job_id, message, kind="metrics", data=data)
+            svc.state.mutate("job", job_id, lambda j: {**j, "x_last_step": m.step})
         progress["step"] = m.step
         budget.spend()
         if not pace():
