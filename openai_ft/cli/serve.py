@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,7 +19,11 @@ from openai_ft.errors import UsageError
     help="Interface to bind (loopback unless told otherwise).",
 )
 @click.option(
-    "--port", default=8089, show_default=True, type=int, help="TCP port (0 picks a free one)."
+    "--port",
+    default=8089,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port (0 picks a free one).",
 )
 @click.option("--api-key", default=None, help="Require this bearer token (401 otherwise).")
 @click.option(
@@ -29,15 +34,48 @@ from openai_ft.errors import UsageError
 )
 @click.option(
     "--speed",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
     help="Seconds of wall time per training step (0 = as fast as possible).",
 )
-@click.option("--rpm", type=int, default=None, help="Requests-per-minute limit (429 beyond it).")
-@click.option("--tpm", type=int, default=None, help="Tokens-per-minute limit (429 beyond it).")
-@click.option("--latency-ms", type=float, default=0.0, help="Latency added to every response.")
 @click.option(
-    "--fail-rate", type=float, default=0.0, help="Fraction of requests answered 500/503 (seeded)."
+    "--rpm",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests-per-minute limit (429 beyond it).",
+)
+@click.option(
+    "--tpm",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tokens-per-minute limit (429 beyond it).",
+)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Latency added to every response.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of requests answered 500/503 (seeded).",
+)
+@click.option(
+    "--faults",
+    "faults_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help='Fault script, JSON or TOML: [{"kind": "503", "path": "/v1/files$", "every": 3}, ...] '
+    "(kinds 500, 503, 429, drop, slow; keys path, method, nth, every, times, delay_ms).",
+)
+@click.option(
+    "--max-file-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=512,
+    show_default=True,
+    help="Largest file accepted by POST /files (413 beyond it).",
 )
 @click.option("--seed", type=int, default=0, help="Seed of the random faults.")
 def serve_cmd(
@@ -50,30 +88,41 @@ def serve_cmd(
     tpm: int | None,
     latency_ms: float,
     fail_rate: float,
+    faults_file: Path | None,
+    max_file_mb: float,
     seed: int,
 ) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
     from openai_ft.local.server import LocalServer
 
-    if not 0.0 <= fail_rate <= 1.0:
-        raise UsageError(
-            f"--fail-rate {fail_rate} is out of range", tip="use a fraction between 0 and 1"
-        )
+    rules = None
+    if faults_file is not None:
+        from openai_ft.local.fault_file import load_fault_rules
+
+        rules = load_fault_rules(faults_file)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         sys.stderr.write(
             f"WARNING serving on {host} without --api-key: anyone who can reach it can use it\n"
         )
-    service = LocalService(
-        home,
-        speed=DEMO_SPEED if speed is None else speed,
-        rpm=rpm,
-        tpm=tpm,
-        latency_ms=latency_ms,
-        fail_rate=fail_rate,
-        api_key=api_key,
-        seed=seed,
-    )
+    try:
+        service = LocalService(
+            home,
+            speed=DEMO_SPEED if speed is None else speed,
+            rpm=rpm,
+            tpm=tpm,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            faults=rules,
+            max_file_bytes=int(max_file_mb * 2**20),
+            api_key=api_key,
+            seed=seed,
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(
+            f"cannot open the service state under {home or 'the state folder'}: {exc}",
+            tip="pass --home (or OPENAI_FT_HOME) pointing at a writable folder",
+        ) from None
     try:
         server = LocalServer(service, host, port)
     except OSError as exc:
