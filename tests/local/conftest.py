@@ -1,4 +1,8 @@
-"""Fixtures for the local service tests: a service with a manual clock, SDK clients, datasets."""
+"""Fixtures for the local service tests: a service with a manual clock, SDK clients, datasets.
+
+Every response the test clients receive is checked against the shared OpenAPI spec; a test that
+received a non-conforming response fails at teardown with the list of differences.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,64 @@ import openai
 import pytest
 
 from openai_ft.local import LocalService
+
+from .spec import problems
+
+_PROBLEMS: list[str] = []
+_CHECKED: list[str] = []
+
+
+def _check(request: httpx2.Request, response: httpx2.Response) -> None:
+    _CHECKED.append(f"{request.method} {request.url.path}")
+    _PROBLEMS.extend(
+        problems(
+            request.method,
+            request.url.path,
+            response.status_code,
+            response.headers.get("content-type", ""),
+            response.content,
+        )
+    )
+    for header in ("x-request-id", "openai-processing-ms"):
+        if header not in response.headers:
+            _PROBLEMS.append(f"{request.method} {request.url.path}: no {header} header")
+
+
+class SpecChecked(httpx2.BaseTransport):
+    """A transport that checks every response of the one it wraps against the spec."""
+
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        _check(request, response)
+        return response
+
+
+class AsyncSpecChecked(httpx2.AsyncBaseTransport):
+    """The async form of :class:`SpecChecked`."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        _check(request, response)
+        return response
+
+
+@pytest.fixture(autouse=True)
+def responses_match_the_spec() -> Iterator[list[str]]:
+    """Fail a test whose clients received a response that does not match the OpenAPI spec."""
+    _PROBLEMS.clear()
+    _CHECKED.clear()
+    yield _CHECKED
+    found = list(_PROBLEMS)
+    _PROBLEMS.clear()
+    assert not found, "responses that do not match the spec:\n" + "\n".join(found)
 
 
 class FakeClock:
@@ -77,7 +139,7 @@ def make_client(service: LocalService, **kw: Any) -> openai.OpenAI:
     return openai.OpenAI(
         api_key="local",
         base_url="http://localhost/v1",
-        http_client=httpx2.Client(transport=service.transport()),
+        http_client=httpx2.Client(transport=SpecChecked(service.transport())),
         **kw,
     )
 
@@ -95,5 +157,5 @@ def aclient(svc: LocalService) -> openai.AsyncOpenAI:
         api_key="local",
         base_url="http://localhost/v1",
         max_retries=0,
-        http_client=httpx2.AsyncClient(transport=svc.async_transport()),
+        http_client=httpx2.AsyncClient(transport=AsyncSpecChecked(svc.async_transport())),
     )

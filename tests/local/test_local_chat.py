@@ -11,7 +11,7 @@ import pytest
 
 from openai_ft.local import FaultRule, LocalService
 
-from .conftest import FakeClock, make_client
+from .conftest import AsyncSpecChecked, FakeClock, SpecChecked, make_client
 
 MSG = [{"role": "user", "content": "Say something in json please"}]
 
@@ -160,7 +160,7 @@ def test_api_key_required(home) -> None:  # type: ignore[no-untyped-def]
     ok = openai.OpenAI(
         api_key="secret-key",
         base_url="http://x/v1",
-        http_client=httpx2.Client(transport=svc.transport()),
+        http_client=httpx2.Client(transport=SpecChecked(svc.transport())),
     )
     assert ok.models.retrieve("gpt-4.1-mini").id == "gpt-4.1-mini"
     svc.close()
@@ -235,7 +235,7 @@ def test_fault_script(home) -> None:  # type: ignore[no-untyped-def]
 def test_fail_rate_is_seeded(home) -> None:  # type: ignore[no-untyped-def]
     def statuses(seed: int) -> list[int]:
         svc = LocalService(home, autostart=False, fail_rate=0.5, seed=seed)
-        http = httpx2.Client(transport=svc.transport())
+        http = httpx2.Client(transport=SpecChecked(svc.transport()))
         out = [http.get("http://x/v1/models").status_code for _ in range(20)]
         svc.close()
         return out
@@ -251,7 +251,7 @@ async def test_async_client_concurrency_and_latency_not_blocking(home) -> None: 
         api_key="local",
         base_url="http://x/v1",
         max_retries=0,
-        http_client=httpx2.AsyncClient(transport=svc.async_transport()),
+        http_client=httpx2.AsyncClient(transport=AsyncSpecChecked(svc.async_transport())),
     )
     loop = asyncio.get_running_loop()
     start = loop.time()

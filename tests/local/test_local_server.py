@@ -12,7 +12,7 @@ import pytest
 from openai_ft.local import FaultRule, LocalService
 from openai_ft.local.server import LocalServer
 
-from .conftest import chat_rows, jsonl
+from .conftest import SpecChecked, chat_rows, jsonl
 
 
 def test_sdk_over_loopback_socket(home: Path) -> None:
@@ -23,7 +23,12 @@ def test_sdk_over_loopback_socket(home: Path) -> None:
     server = LocalServer(svc, "127.0.0.1", 0, log=log)
     server.start()
     try:
-        client = openai.OpenAI(api_key="k-123", base_url=server.base_url, max_retries=0)
+        client = openai.OpenAI(
+            api_key="k-123",
+            base_url=server.base_url,
+            max_retries=0,
+            http_client=httpx2.Client(transport=SpecChecked(httpx2.HTTPTransport())),
+        )
         f = client.files.create(file=("t.jsonl", jsonl(chat_rows(12))), purpose="fine-tune")
         assert client.files.content(f.id).content == jsonl(chat_rows(12))
         job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=f.id)
