@@ -17,7 +17,11 @@ from .conftest import SpecChecked, chat_rows, jsonl
 
 def test_sdk_over_loopback_socket(home: Path) -> None:
     svc = LocalService(
-        home, speed=0, api_key="k-123", faults=[FaultRule("drop", r"/v1/models/gpt-4o$", times=1)]
+        home,
+        speed=0,
+        api_key="k-123",
+        faults=[FaultRule("drop", r"/v1/models/gpt-4o$", times=1)],
+        autostart=False,  # the job advances through run_jobs: no polling a worker thread
     )
     log = io.StringIO()
     server = LocalServer(svc, "127.0.0.1", 0, log=log)
@@ -47,10 +51,7 @@ def test_sdk_over_loopback_socket(home: Path) -> None:
             openai.OpenAI(api_key="wrong", base_url=server.base_url, max_retries=0).models.list()
         with pytest.raises(openai.NotFoundError):
             client.batches.retrieve("batch_nope")
-        svc.service.wake.set()
-        for _ in range(2000):  # the worker thread trains with speed=0; poll without sleeping
-            if client.fine_tuning.jobs.retrieve(job.id).status == "succeeded":
-                break
+        svc.run_jobs()
         assert client.fine_tuning.jobs.retrieve(job.id).status == "succeeded"
         raw = httpx2.get(server.base_url + "/models", headers={"authorization": "Bearer k-123"})
         assert raw.headers["x-request-id"].startswith("req_")
