@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openai_ft._jsonl import jsonl_values
 from openai_ft.errors import InputError
 
 if TYPE_CHECKING:
@@ -149,24 +150,22 @@ def _jsonl_chunks(p: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
     records: list[dict[str, object]] = []
     index: list[int] = []
+
+    def bad_json(number: int, exc: json.JSONDecodeError) -> InputError:
+        return InputError(
+            f"{p}: line {number}: not valid JSON ({exc.msg} at column {exc.colno})",
+            tip="each line must be one complete JSON object",
+        )
+
     with p.open("r", encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{p}: line {number + 1}: not valid JSON ({exc.msg} at column {exc.colno})",
-                    tip="each line must be one complete JSON object",
-                ) from None
+        for number, obj in jsonl_values(fh, bad_json):
             if not isinstance(obj, dict):
                 raise InputError(
-                    f"{p}: line {number + 1}: expected a JSON object, found {type(obj).__name__}",
+                    f"{p}: line {number}: expected a JSON object, found {type(obj).__name__}",
                     tip='each line must be an object like {"text": ..., "label": ...}',
                 )
             records.append(obj)
-            index.append(number)
+            index.append(number - 1)
             if len(records) >= chunk_rows:
                 yield pd.DataFrame.from_records(records, index=index)
                 records, index = [], []

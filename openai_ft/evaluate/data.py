@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openai_ft._jsonl import jsonl_values
 from openai_ft.errors import InputError
 from openai_ft.evaluate.scorers import message_text
 
@@ -68,18 +69,16 @@ def load_examples(path: str | Path) -> list[Example]:
         raise InputError(
             f"{p}: cannot read the file: {exc}", tip="use a UTF-8 JSONL file"
         ) from None
-    examples: list[Example] = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{p}:{n}: not valid JSON: {exc.msg} (column {exc.colno})",
-                tip="each line must be one JSON object",
-            ) from None
-        examples.append(parse_example(obj, str(p), n))
+
+    def bad_json(n: int, exc: json.JSONDecodeError) -> InputError:
+        return InputError(
+            f"{p}:{n}: not valid JSON: {exc.msg} (column {exc.colno})",
+            tip="each line must be one JSON object",
+        )
+
+    examples = [
+        parse_example(obj, str(p), n) for n, obj in jsonl_values(text.splitlines(), bad_json)
+    ]
     if not examples:
         raise InputError(f"{p}: no examples", tip="give a JSONL file with one chat per line")
     return examples
