@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.local.api_jobs import model_exists
+from openai_ft.local.api_jobs import require_model
 from openai_ft.local.chat_format import coerce_to_schema, stream_chunks
 from openai_ft.local.core import ApiError, Request, Response, dumps, new_id
 
@@ -277,21 +277,13 @@ def chat_completion(svc: Service, req: Request) -> Response:
 def answer(svc: Service, body: dict[str, Any]) -> Response:
     """A chat completion for a parsed body (also used by batches)."""
     messages = _check_messages(body)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'model'.",
-            param="model",
-            code="missing_required_parameter",
-        )
-    if not model_exists(svc, model):
-        raise ApiError(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            param="model",
-            code="model_not_found",
-        )
+    model = require_model(
+        svc,
+        body,
+        404,
+        "The model `{model}` does not exist or you do not have access to it.",
+        "model_not_found",
+    )
     n = _int(body, "n", 1, 128) or 1
     temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
     top_p = _number(body, "top_p", 1.0, 0.0, 1.0)

@@ -102,6 +102,25 @@ def model_exists(svc: Service, model: str) -> bool:
     return model in BASE_MODELS or model in ALIASES or svc.state.get("model", model) is not None
 
 
+def require_model(svc: Service, body: dict[str, Any], status: int, message: str, code: str) -> str:
+    """The body's ``model``; missing is a 400, unknown is ``status``/``message``/``code``.
+
+    ``message`` is formatted with ``model=``: each endpoint answers an unknown model its own way
+    (chat 404 ``model_not_found``, jobs 400 ``model_not_available``), as OpenAI does.
+    """
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'model'.",
+            param="model",
+            code="missing_required_parameter",
+        )
+    if not model_exists(svc, model):
+        raise ApiError(status, message.format(model=model), param="model", code=code)
+    return model
+
+
 # -- jobs ---------------------------------------------------------------------------------------
 
 
@@ -181,21 +200,13 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def create_job(svc: Service, req: Request) -> Response:
     """POST /v1/fine_tuning/jobs."""
     body = req.json()
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'model'.",
-            param="model",
-            code="missing_required_parameter",
-        )
-    if not model_exists(svc, model):
-        raise ApiError(
-            400,
-            f"Model {model} is not available for fine-tuning or does not exist.",
-            param="model",
-            code="model_not_available",
-        )
+    model = require_model(
+        svc,
+        body,
+        400,
+        "Model {model} is not available for fine-tuning or does not exist.",
+        "model_not_available",
+    )
     training = _file_param(svc, body, "training_file", True)
     validation = _file_param(svc, body, "validation_file", False)
     kind, hps = _method(body)
