@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,15 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
     """write_jsonl(rows, name="data.jsonl") -> path; rows may be dicts or raw str lines."""
 
+    from tests.jobs_helpers import write_rows  # imported here: it loads httpx2 and the service
+
     def write(rows: Iterable[Any], name: str = "data.jsonl") -> Path:
-        path = tmp_path / name
-        with path.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
-        return path
+        return write_rows(tmp_path / name, rows)
 
     return write
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The state folder of a test's service and ledger (the same as OPENAI_FT_HOME)."""
+    return tmp_path / "home"

@@ -34,12 +34,24 @@ def chat_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
+def jsonl_text(rows: Iterable[Any]) -> str:
+    """Rows as JSONL text: dicts as JSON, str rows written as-is (to test bad lines)."""
+    return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows)
+
+
 def write_rows(path: Path, rows: Iterable[Any]) -> Path:
     """Write rows (dicts or raw lines) as JSONL."""
     with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
+        fh.write(jsonl_text(rows))
     return path
+
+
+def train_files(folder: Path, valid_seed: int, n_valid: int = 10) -> tuple[Path, Path]:
+    """``train.jsonl`` (24 examples) and ``validation.jsonl`` (``n_valid``, ``valid_seed``)."""
+    return (
+        write_rows(folder / "train.jsonl", chat_rows(24)),
+        write_rows(folder / "validation.jsonl", chat_rows(n_valid, seed=valid_seed)),
+    )
 
 
 class DropAnswers(httpx2.BaseTransport):

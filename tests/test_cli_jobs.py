@@ -12,7 +12,7 @@ from openai_ft import client as client_mod
 from openai_ft.cli import jobs as cli_jobs
 from openai_ft.cli import main
 from openai_ft.local import LocalService
-from tests.jobs_helpers import chat_rows, write_rows
+from tests.jobs_helpers import chat_rows, train_files, write_rows
 
 SECRET = "sk-test-SECRETSECRET0123456789"
 
@@ -31,10 +31,7 @@ def svc(monkeypatch: pytest.MonkeyPatch) -> LocalService:
 
 @pytest.fixture
 def data(tmp_path: Path) -> tuple[Path, Path]:
-    return (
-        write_rows(tmp_path / "train.jsonl", chat_rows(24)),
-        write_rows(tmp_path / "validation.jsonl", chat_rows(10, seed=2)),
-    )
+    return train_files(tmp_path, valid_seed=2)
 
 
 def _train_args(data: tuple[Path, Path]) -> list[str]:

@@ -13,7 +13,7 @@ from openai_ft import client as client_mod
 from openai_ft.cli import jobs as cli_jobs
 from openai_ft.cli import main
 from openai_ft.local import LocalService
-from tests.jobs_helpers import chat_rows, write_rows
+from tests.jobs_helpers import chat_rows, train_files, write_rows
 
 
 @pytest.fixture
@@ -31,10 +31,7 @@ def svc(monkeypatch: pytest.MonkeyPatch) -> LocalService:
 def data(tmp_path: Path) -> tuple[Path, Path]:
     folder = tmp_path / "out" / "data"
     folder.mkdir(parents=True)
-    return (
-        write_rows(folder / "train.jsonl", chat_rows(24)),
-        write_rows(folder / "validation.jsonl", chat_rows(10, seed=2)),
-    )
+    return train_files(folder, valid_seed=2)
 
 
 def _train(data: tuple[Path, Path], *more: str) -> list[str]:

@@ -49,11 +49,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def svc(home: Path) -> Iterator[LocalService]:
     service = LocalService(home, autostart=False, speed=0)
     yield service

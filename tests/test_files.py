@@ -20,11 +20,6 @@ from tests.jobs_helpers import (
 )
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
 def _count(svc, kind: str) -> int:
     return len(svc.service.state.all(kind))
 

@@ -19,21 +19,14 @@ from tests.jobs_helpers import (
     ledger,
     no_sleep,
     service,
+    train_files,
     write_rows,
 )
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def data(tmp_path: Path) -> tuple[Path, Path]:
-    return (
-        write_rows(tmp_path / "train.jsonl", chat_rows(24)),
-        write_rows(tmp_path / "validation.jsonl", chat_rows(10, seed=1)),
-    )
+    return train_files(tmp_path, valid_seed=1)
 
 
 def _jobs(svc) -> list[dict]:  # type: ignore[no-untyped-def]

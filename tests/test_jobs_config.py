@@ -12,20 +12,12 @@ import pytest
 from openai_ft.errors import BackendError, DataError, PlatformClosed, UsageError
 from openai_ft.jobs import train
 from openai_ft.watch import watch
-from tests.jobs_helpers import chat_rows, client_for, ledger, service, write_rows
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
+from tests.jobs_helpers import chat_rows, client_for, ledger, service, train_files, write_rows
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> tuple[Path, Path]:
-    return (
-        write_rows(tmp_path / "train.jsonl", chat_rows(24)),
-        write_rows(tmp_path / "validation.jsonl", chat_rows(10, seed=1)),
-    )
+    return train_files(tmp_path, valid_seed=1)
 
 
 def _toml(path: Path, text: str) -> Path:

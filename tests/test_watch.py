@@ -11,7 +11,15 @@ from openai_ft.jobs import train
 from openai_ft.local import FaultRule
 from openai_ft.watch import EarlyStopper, EventTracker, watch
 from openai_ft.watch_types import EarlyStopped, JobEvent, Retrying, Snapshot
-from tests.jobs_helpers import INTENTS, chat_rows, client_for, ledger, service, write_rows
+from tests.jobs_helpers import (
+    INTENTS,
+    chat_rows,
+    client_for,
+    ledger,
+    service,
+    train_files,
+    write_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -72,18 +80,6 @@ def test_early_stopper_counts_validation_steps_without_improvement() -> None:
     assert (stop.best, stop.best_step) == (0.7, 3)
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-def _data(tmp_path: Path) -> tuple[Path, Path]:
-    return (
-        write_rows(tmp_path / "train.jsonl", chat_rows(24)),
-        write_rows(tmp_path / "validation.jsonl", chat_rows(10, seed=3)),
-    )
-
-
 def test_watch_survives_503s_and_dropped_connections(home: Path, tmp_path: Path) -> None:
     faults = [
         FaultRule("503", r"/fine_tuning/jobs/[^/]+$", method="GET", nth=2),
@@ -92,7 +88,7 @@ def test_watch_survives_503s_and_dropped_connections(home: Path, tmp_path: Path)
     ]
     svc = service(home, faults=faults)
     client = client_for(svc, home, max_retries=0)  # our polling retries, nothing underneath
-    res = train(*_data(tmp_path), client=client, ledger=ledger(home))
+    res = train(*train_files(tmp_path, valid_seed=3), client=client, ledger=ledger(home))
     events: list[object] = []
     waits: list[float] = []
 
@@ -115,7 +111,7 @@ def test_watch_survives_503s_and_dropped_connections(home: Path, tmp_path: Path)
 def test_ctrl_c_leaves_the_job_running(home: Path, tmp_path: Path) -> None:
     svc = service(home)
     client = client_for(svc, home)
-    res = train(*_data(tmp_path), client=client, ledger=ledger(home))
+    res = train(*train_files(tmp_path, valid_seed=3), client=client, ledger=ledger(home))
     calls = {"n": 0}
 
     def sleep(_s: float) -> None:

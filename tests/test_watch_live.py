@@ -11,7 +11,7 @@ from rich.console import Console
 from openai_ft.console.jobs import WatchView, fmt_duration
 from openai_ft.watch import watch
 from openai_ft.watch_types import JobEvent, Snapshot, WatchEvent
-from tests.jobs_helpers import chat_rows, client_for, ledger, write_rows
+from tests.jobs_helpers import client_for, ledger, train_files
 
 START = 1_750_000_000.0
 
@@ -32,8 +32,7 @@ def _run(tmp_path: Path, view: WatchView, service_clock: Clock) -> tuple[list[Wa
     home = tmp_path / "home"
     svc = LocalService(home, autostart=False, speed=0, clock=service_clock)
     client = client_for(svc, home)
-    train = write_rows(tmp_path / "train.jsonl", chat_rows(24))
-    valid = write_rows(tmp_path / "validation.jsonl", chat_rows(8, seed=3))
+    train, valid = train_files(tmp_path, valid_seed=3, n_valid=8)
     ids = [client.files.create(file=p.open("rb"), purpose="fine-tune").id for p in (train, valid)]
     job = client.fine_tuning.jobs.create(
         model="gpt-4o-mini-2024-07-18",

@@ -6,7 +6,6 @@ received a non-conforming response fails at teardown with the list of difference
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import openai
 import pytest
 
 from openai_ft.local import LocalService
+from tests.jobs_helpers import jsonl_text
 
 from .spec import problems
 
@@ -110,7 +110,7 @@ def chat_rows(n: int = 12) -> list[dict[str, Any]]:
 
 def jsonl(rows: list[Any]) -> bytes:
     """Rows as JSONL bytes (str rows are written as-is)."""
-    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
+    return jsonl_text(rows).encode()
 
 
 @pytest.fixture
