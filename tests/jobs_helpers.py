@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 
 from openai_ft.client import make_client
 from openai_ft.config import BackendSettings
@@ -97,6 +99,19 @@ def client_for(
         http_client=http,
         max_retries=max_retries,
     )
+
+
+def cli_service(monkeypatch: pytest.MonkeyPatch) -> LocalService:
+    """The process-wide local service for this test's home, advanced only by the CLI's sleep."""
+    from openai_ft import client as client_mod
+    from openai_ft.cli import jobs as cli_jobs
+
+    home = Path(os.environ["OPENAI_FT_HOME"]).resolve()
+    svc = LocalService(home, autostart=False, speed=0)
+    monkeypatch.setitem(client_mod._services, home, svc)
+    monkeypatch.setattr(cli_jobs, "SLEEP", lambda _s: svc.run_jobs(max_steps=5))
+    monkeypatch.delenv("OPENAI_FT_BACKEND", raising=False)
+    return svc
 
 
 def ledger(home: Path) -> Ledger:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from openai_ft import client as client_mod
 from openai_ft.cli import jobs as cli_jobs
 from openai_ft.cli import main
 from openai_ft.local import LocalService
-from tests.jobs_helpers import chat_rows, train_files, write_rows
+from tests.jobs_helpers import chat_rows, cli_service, train_files, write_rows
 
 SECRET = "sk-test-SECRETSECRET0123456789"
 
@@ -20,12 +19,8 @@ SECRET = "sk-test-SECRETSECRET0123456789"
 @pytest.fixture
 def svc(monkeypatch: pytest.MonkeyPatch) -> LocalService:
     """The process-wide local service for this test's home, advanced only by the fake sleep."""
-    home = Path(os.environ["OPENAI_FT_HOME"]).resolve()
-    service = LocalService(home, autostart=False, speed=0)
-    monkeypatch.setitem(client_mod._services, home, service)
-    monkeypatch.setattr(cli_jobs, "SLEEP", lambda _s: service.run_jobs(max_steps=5))
+    service = cli_service(monkeypatch)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.delenv("OPENAI_FT_BACKEND", raising=False)
     return service
 
 

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from openai_ft import client as client_mod
-from openai_ft.cli import jobs as cli_jobs
 from openai_ft.cli import main
 from openai_ft.local import LocalService
-from tests.jobs_helpers import chat_rows, train_files, write_rows
+from tests.jobs_helpers import chat_rows, cli_service, train_files, write_rows
 
 
 @pytest.fixture
 def svc(monkeypatch: pytest.MonkeyPatch) -> LocalService:
     """The process-wide local service for this test's home, advanced only by the fake sleep."""
-    home = Path(os.environ["OPENAI_FT_HOME"]).resolve()
-    service = LocalService(home, autostart=False, speed=0)
-    monkeypatch.setitem(client_mod._services, home, service)
-    monkeypatch.setattr(cli_jobs, "SLEEP", lambda _s: service.run_jobs(max_steps=5))
-    monkeypatch.delenv("OPENAI_FT_BACKEND", raising=False)
-    return service
+    return cli_service(monkeypatch)
 
 
 @pytest.fixture

@@ -79,6 +79,7 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 def _count(home: Path, sql: str) -> int:
+    """One number from the ledger under ``home`` (a count query)."""
     db = sqlite3.connect(home / "runs.db")
     try:
         return int(db.execute(sql).fetchone()[0])

@@ -26,7 +26,7 @@ from openai_ft.evaluate.api import evaluate_async
 from openai_ft.evaluate.runner import Progress
 from openai_ft.evaluate.scorers import builtin_names
 from openai_ft.store import Ledger
-from tests.test_eval_cli import BASE, OTHER, rows
+from tests.test_eval_cli import BASE, OTHER, _count, rows
 
 
 def _one_error_line(err: str) -> None:
@@ -225,11 +225,3 @@ def test_ctrl_c_is_one_line_and_the_rerun_resumes(write_jsonl: Any, tmp_path: Pa
     twice = _count(home, "SELECT count(*) FROM (SELECT request_hash FROM eval_sends "
                          "WHERE status = 200 GROUP BY request_hash HAVING count(*) > 1)")  # fmt: skip
     assert twice == 0
-
-
-def _count(home: Path, sql: str) -> int:
-    db = sqlite3.connect(home / "runs.db")
-    try:
-        return int(db.execute(sql).fetchone()[0])
-    finally:
-        db.close()
