@@ -62,7 +62,7 @@ def load_examples(path: str | Path) -> list[Example]:
     """Read a chat JSONL file into examples (blank lines are skipped)."""
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
+        text = p.read_text("utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{p}: file not found", tip="check the path given to --data") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -77,7 +77,7 @@ def load_examples(path: str | Path) -> list[Example]:
         )
 
     examples = [
-        parse_example(obj, str(p), n) for n, obj in jsonl_values(text.splitlines(), bad_json)
+        parse_example(obj, str(p), n) for n, obj in jsonl_values(text.split("\n"), bad_json)
     ]
     if not examples:
         raise InputError(f"{p}: no examples", tip="give a JSONL file with one chat per line")
