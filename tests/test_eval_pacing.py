@@ -90,3 +90,63 @@ async def test_runner_follows_the_services_rate_limit_headers(
     assert res.summary["models"][0]["answered"] == 12
     assert clock.slept >= 120  # 12 requests at 5 a minute span two resets
     svc.close()
+
+
+def test_requests_in_flight_count_against_the_remaining_budget() -> None:
+    """32 workers, the service says 5 remain: 5 go now, 5 a minute after the reset, and so on."""
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    first, second = object(), object()
+    assert pacer.probing is False and pacer.reserve(0, first) == 0.0
+    assert pacer.probing is True  # no limits, no answer yet: the others wait for this one
+    assert pacer.reserve(0, second) == 0.0  # (a caller that ignores probing)
+    headers = {"x-ratelimit-limit-requests": "7", "x-ratelimit-remaining-requests": "6",
+               "x-ratelimit-reset-requests": "10s"}  # fmt: skip
+    pacer.observe(headers, first)  # `second` is still in flight: 5 more fit before the reset
+    assert pacer.probing is False
+    waits = [pacer.reserve() for _ in range(30)]
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:12] == [10.0] * 7  # the first minute after the reset holds the limit
+    assert waits[12:19] == [70.0] * 7 and waits[19:26] == [130.0] * 7
+    assert waits[26:] == [190.0] * 4
+    # A request that ended without a response stops counting once released.
+    pacer = Pacer(clock=clock)
+    pacer.observe({"x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "9s"})
+    lost = object()
+    assert pacer.reserve(0, lost) == 0.0 and pacer.reserve() == pytest.approx(9.0)
+    pacer.release(lost)
+    assert pacer.reserve() == 0.0
+
+
+def test_tokens_in_flight_count_against_the_remaining_tokens() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    pacer.observe({"x-ratelimit-remaining-tokens": "1000", "x-ratelimit-limit-tokens": "1000",
+                   "x-ratelimit-reset-tokens": "2s"})  # fmt: skip
+    a = object()
+    assert pacer.reserve(400, a) == 0.0 and pacer.reserve(400) == 0.0
+    assert pacer.reserve(400) == pytest.approx(2.0)  # 800 in flight: 400 more do not fit
+    clock.t += 0.5  # `a` is answered; its headers count it, in flight still 800 at 2 s
+    pacer.observe({"x-ratelimit-remaining-tokens": "600", "x-ratelimit-limit-tokens": "1000",
+                   "x-ratelimit-reset-tokens": "1.5s"}, a)  # fmt: skip
+    assert pacer.reserve(300) == pytest.approx(1.5)  # 600 - 400 in flight leaves 200
+
+
+async def test_high_concurrency_sends_no_more_than_the_service_allows(
+    tmp_path: Path, write_jsonl: Any
+) -> None:
+    """No --rpm, 32 workers, 5 requests a minute: the headers and in-flight count avoid all 429s."""
+    from openai_ft.evaluate.api import evaluate_async
+    from openai_ft.evaluate.runner import RunOptions
+    from tests.test_eval_runner import BASE, FakeTime, rows, sends, setup
+
+    clock = FakeTime()
+    data = write_jsonl(rows(20))
+    svc, client, settings, led = setup(tmp_path, rpm=5, clock=clock)
+    res = await evaluate_async(data, [BASE], scorers=["exact"], settings=settings, client=client,
+                               ledger=led, clock=clock, sleep=clock.sleep,
+                               options=RunOptions(concurrency=32))  # fmt: skip
+    statuses = [s for _, _, s in sends(led, settings)]
+    assert statuses == [200] * 20  # before: the first wave of 20 drew 429s
+    assert res.summary["models"][0]["answered"] == 20
+    svc.close()
