@@ -240,6 +240,13 @@ def closing_lines(summary: dict[str, Any]) -> list[str]:
                 f" ({m.get('first_error') or 'no answer'}); fix the cause and rerun with"
                 " --retry-errors"
             )
+    for scorer, bad in summary.get("judge_unparsed", {}).items():
+        if bad["count"]:
+            lines.append(
+                f"WARN {scorer}: {bad['count']} of {bad['replies']} judge replies could not be"
+                f" parsed into a score (first: {bad['first']!r}); those examples have no score -"
+                " ask for `Score: N` in the --rubric or pick another judge model"
+            )
     run = summary["run"]
     lines.append(f"saved: {run_dir(run)}")
     lines.append(f"report: openai-ft report {run} --out reports/{run}")

@@ -137,9 +137,10 @@ async def evaluate_async(
     else:
         answers = await Runner(client, cache, opts, cost=_cost, **timing).run(calls)  # type: ignore[arg-type]
     rows = _rows(examples, models, keys, answers, scorer_objs)
+    unparsed: dict[str, dict[str, Any]] = {}
     for sc in scorer_objs:
         if sc.judge_model:
-            await _judge(sc, rows, rubric, client, cache, opts, timing)
+            unparsed[sc.name] = await _judge(sc, rows, rubric, client, cache, opts, timing)
     import pandas as pd
 
     frame = pd.DataFrame(rows)
@@ -148,6 +149,8 @@ async def evaluate_async(
     from openai_ft.catalog import PRICE_TABLE_DATE
 
     summary.update({"backend": s.name, "price_table_date": PRICE_TABLE_DATE, "batch": batch})
+    if unparsed:
+        summary["judge_unparsed"] = unparsed
     if checkpoints is not None:
         from openai_ft.evaluate.checkpoints import best_model
 
@@ -201,7 +204,10 @@ async def _judge(
     cache: AnswerCache,
     opts: RunOptions,
     timing: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
+    """Fill the judge's score column; return how many of its replies gave no score (and the
+    first such reply), so an unusable judge is reported instead of leaving silent gaps.
+    """
     assert sc.judge_model is not None
     todo = {
         i: judging.judge_call(
@@ -212,7 +218,16 @@ async def _judge(
     }
     answers = await Runner(client, cache, opts, cost=_cost, **timing).run(list(todo.values()))
     col = score_column(sc.name)
+    replies = count = 0
+    first: str | None = None
     for i, call in todo.items():
         a = answers.get((call.model, call.key))
-        score = judging.parse_judge_score(a.texts[0]) if a and a.ok and a.texts else None
+        score = None
+        if a and a.ok and a.texts:
+            replies += 1
+            score = judging.parse_judge_score(a.texts[0])
+            if score is None:
+                count += 1
+                first = a.texts[0][:300] if first is None else first
         rows[i][col] = score
+    return {"count": count, "replies": replies, "first": first}
