@@ -3,9 +3,8 @@ and back off on 429 by ``retry-after-ms``/``retry-after``. Pure logic over an in
 
 Each request asks :meth:`Pacer.reserve` for its send time. Configured limits space requests
 evenly (a slightly-under-limit interval, so a sliding-window limiter never fills up); the
-``x-ratelimit-remaining-*``/``x-ratelimit-reset-*`` headers, less the requests still in flight,
-hold sending back once the service's budget is spent; a 429 pauses every request until its
-retry-after.
+``x-ratelimit-remaining-*``/``x-ratelimit-reset-*`` headers hold sending back once the
+service says the budget is spent; a 429 pauses every request until its retry-after.
 """
 
 from __future__ import annotations
@@ -57,18 +56,12 @@ class _Budget:
 
     remaining: float | None = None
     reset_at: float = 0.0
-    limit: float | None = None  # the per-minute limit: what a window holds after the reset
+    spent_since: float = 0.0
 
 
 @dataclass
 class Pacer:
-    """Decides when each request may be sent. Not thread-safe: use from one event loop.
-
-    A request counts against the service's budget from :meth:`reserve` until its own response
-    is observed (or :meth:`release` drops it): the ``remaining`` a response reports cannot yet
-    include requests still in flight, so they are subtracted from it until the reset. After the
-    reset, each further minute holds ``x-ratelimit-limit-*`` worth of requests and tokens.
-    """
+    """Decides when each request may be sent. Not thread-safe: use from one event loop."""
 
     rpm: float | None = None
     tpm: float | None = None
@@ -80,72 +73,33 @@ class Pacer:
     _budgets: dict[str, _Budget] = field(
         default_factory=lambda: {"requests": _Budget(), "tokens": _Budget()}
     )
-    # ticket -> (send time, tokens) of every reservation whose answer has not been observed yet
-    _in_flight: dict[object, tuple[float, int]] = field(default_factory=dict)
-    _heard_back: bool = False
     throttled: int = 0  # 429s seen
 
-    @property
-    def probing(self) -> bool:
-        """True while nothing paces requests yet (no limits set, no answer heard, one in flight):
-        the first answer's rate-limit headers tell how many the rest may send at once.
-        """
-        return not (self.rpm or self.tpm or self._heard_back) and bool(self._in_flight)
-
-    def reserve(self, tokens: int = 0, ticket: object = None) -> float:
-        """Book a send slot for a request of ``tokens`` tokens; return the seconds to wait first.
-
-        The request stays in flight until :meth:`observe` or :meth:`release` gets its ``ticket``.
-        """
+    def reserve(self, tokens: int = 0) -> float:
+        """Book a send slot for a request of ``tokens`` tokens; return the seconds to wait first."""
         now = self.clock()
         start = max(now, self._next_request, self._next_tokens, self._paused_until)
-        start = max(start, self._header_gate("requests", 1, start))
-        start = max(start, self._header_gate("tokens", tokens, start))
-        start = max(start, self._header_gate("requests", 1, start))  # tokens may have moved it
+        start = max(
+            start, self._header_gate("requests", 1, now), self._header_gate("tokens", tokens, now)
+        )
         if self.rpm:
             self._next_request = start + 60.0 / (self.rpm * self.safety)
         if self.tpm and tokens:
             self._next_tokens = start + 60.0 * tokens / (self.tpm * self.safety)
-        self._in_flight[object() if ticket is None else ticket] = (start, tokens)
+        self._budgets["requests"].spent_since += 1
+        self._budgets["tokens"].spent_since += tokens
         return start - now
 
-    def release(self, ticket: object) -> None:
-        """Stop counting a reservation (its request failed without a response to observe)."""
-        self._in_flight.pop(ticket, None)
-        self._heard_back = True
-
-    def _header_gate(self, kind: str, amount: float, at: float) -> float:
-        """The earliest time from ``at`` when ``amount`` more fits the service's last budget."""
+    def _header_gate(self, kind: str, amount: float, now: float) -> float:
         b = self._budgets[kind]
-        if b.remaining is None or amount == 0:
-            return at
-        # Window 0 runs until the reset with what the service said remains; window k >= 1 is
-        # the k-th minute after the reset and holds the limit (unknown limit: no gate then).
-        used: dict[int, float] = {}
-        for start, toks in self._in_flight.values():
-            k = self._window(b, start)
-            used[k] = used.get(k, 0.0) + (1 if kind == "requests" else toks)
-        k = self._window(b, at)
-        while True:
-            cap = b.remaining if k == 0 else b.limit
-            if cap is None:
-                break
-            if used.get(k, 0.0) + amount <= cap or (k > 0 and not used.get(k)):
-                break
-            k += 1
-        return at if k == 0 else max(at, b.reset_at + 60.0 * (k - 1))
+        if b.remaining is None or now >= b.reset_at or amount == 0:
+            return now
+        if b.remaining - b.spent_since >= amount:
+            return now
+        return b.reset_at
 
-    @staticmethod
-    def _window(b: _Budget, t: float) -> int:
-        return 0 if t < b.reset_at else 1 + int((t - b.reset_at) // 60.0)
-
-    def observe(self, headers: Mapping[str, str], ticket: object = None) -> None:
-        """Learn the remaining budget and reset times from a response's rate-limit headers
-        (the response to the request booked as ``ticket``, which stops counting as in flight).
-        """
-        if ticket is not None:
-            self.release(ticket)
-        self._heard_back = True
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn the remaining budget and reset times from a response's rate-limit headers."""
         lower = {k.lower(): v for k, v in headers.items()}
         now = self.clock()
         for kind in ("requests", "tokens"):
@@ -156,13 +110,10 @@ class Pacer:
                 remaining = float(raw)
             except ValueError:
                 continue
-            try:
-                limit: float | None = float(lower.get(f"x-ratelimit-limit-{kind}", ""))
-            except ValueError:
-                limit = None
             reset = parse_duration(lower.get(f"x-ratelimit-reset-{kind}"))
-            reset_at = now + (reset if reset is not None else 1.0)
-            self._budgets[kind] = _Budget(remaining, reset_at, limit)
+            self._budgets[kind] = _Budget(
+                remaining, now + (reset if reset is not None else 1.0), 0.0
+            )
 
     def throttle(self, headers: Mapping[str, str], attempt: int) -> float:
         """Record a 429: pause every request until the service's retry-after; return the wait."""

@@ -112,7 +112,6 @@ class Runner:
         self._usd = 0.0
         self._total = 0
         self._start = 0.0
-        self._heard = asyncio.Event()
 
     def _progress(self) -> Progress:
         s = self._stats
@@ -170,10 +169,7 @@ class Runner:
 
         failures = throttles = 0
         while True:
-            if self.pacer.probing:  # the first answer's headers say how many may go at once
-                await self._heard.wait()
-            ticket = object()
-            wait = self.pacer.reserve(call.tokens, ticket)
+            wait = self.pacer.reserve(call.tokens)
             if wait > 0:
                 await self.sleep(wait)
             self._stats["requests"] += 1
@@ -184,7 +180,7 @@ class Runner:
                 data = raw.parse().model_dump(exclude_none=True)
             except openai.APIStatusError as exc:
                 headers = dict(exc.response.headers)
-                self._observe(headers, ticket)
+                self.pacer.observe(headers)
                 self.cache.log_send(call.model, call.key, exc.status_code)
                 if exc.status_code == 429 and throttles < MAX_THROTTLES:
                     throttles += 1
@@ -197,26 +193,17 @@ class Runner:
                     continue
                 return self._fail(call, f"HTTP {exc.status_code}: {exc.message}")
             except (openai.APIConnectionError, openai.APIResponseValidationError) as exc:
-                self._observe(None, ticket)
                 self.cache.log_send(call.model, call.key, None)
                 failures += 1
                 if failures < self.options.max_attempts:
                     await self.sleep(retry_after({}, failures))
                     continue
                 return self._fail(call, f"{type(exc).__name__}: {exc}")
-            self._observe(dict(raw.headers), ticket)
+            self.pacer.observe(dict(raw.headers))
             self.cache.log_send(call.model, call.key, raw.status_code)
             answer = answer_from_response(data)
             self.cache.put(call.model, call.key, answer)
             return answer
-
-    def _observe(self, headers: dict[str, str] | None, ticket: object) -> None:
-        """An attempt came back: stop counting it in flight, learn the service's budget."""
-        if headers is None:
-            self.pacer.release(ticket)
-        else:
-            self.pacer.observe(headers, ticket)
-        self._heard.set()
 
     def _fail(self, call: Call, message: str) -> Answer:
         answer = Answer("error", error=message)
