@@ -1,13 +1,45 @@
-"""Atomic file writes: a temp file in the same folder, fsync, then rename."""
+"""Atomic file writes: a temp file in the same folder, fsync, rename, then fsync the folder.
+
+The temp file is created with ``os.open(..., 0o666)``, so the kernel applies the process umask
+as for a plain ``open()``. Reading the umask would mean setting it (``os.umask`` has no getter),
+which changes it for every thread of the process for a moment: the threaded local service
+would then create some files with the wrong permissions.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
+    """A new, empty temp file next to the target (never an existing one): its fd and path."""
+    while True:
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o666), tmp
+        except FileExistsError:  # a name drawn twice: 48 random bits, but draw again
+            continue
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a crash after it then keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # a platform without directory handles (Windows): nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory; the rename is done
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -17,12 +49,8 @@ def atomic_writer(
     """Yield a file handle whose content replaces ``path`` only if the block completes."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _create_temp(target.parent, target.name)
     binary = "b" in mode
-    # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(
             fd, mode, encoding=None if binary else encoding, newline=None if binary else ""
@@ -35,6 +63,7 @@ def atomic_writer(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync_dir(target.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
