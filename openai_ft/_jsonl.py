@@ -8,6 +8,21 @@ from typing import Any
 
 from openai_ft.errors import InputError
 
+NESTED_TOO_DEEPLY = "arrays/objects nested too deeply"
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads``, where nesting too deep for the parser is a ``JSONDecodeError`` too.
+
+    The standard parser recurses once per ``[`` or ``{`` and raises ``RecursionError`` on a
+    line of many thousand brackets; to a reader of a data file that is just invalid JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError(NESTED_TOO_DEEPLY, doc, 0) from None
+
 
 def jsonl_values(
     lines: Iterable[str], bad_json: Callable[[int, json.JSONDecodeError], InputError]
@@ -18,7 +33,7 @@ def jsonl_values(
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = loads(line)
         except json.JSONDecodeError as exc:
             raise bad_json(number, exc) from None
         yield number, value

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from openai_ft._jsonl import jsonl_values
+from openai_ft._jsonl import jsonl_values, loads
 from openai_ft.errors import InputError
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def _read_whole(p: Path, kind: str, sheet: str | int | None) -> pd.DataFrame:
     elif kind == "json":
         text = p.read_text(encoding="utf-8-sig")
         try:
-            data = json.loads(text)
+            data = loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{p}: line {exc.lineno}: not valid JSON ({exc.msg})",

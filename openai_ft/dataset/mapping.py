@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openai_ft._jsonl import loads
 from openai_ft.errors import InputError, UsageError
 
 Example = dict[str, Any]
@@ -203,7 +204,7 @@ def _cell_json(value: Any, where: str, key: str) -> Any:
     if not text:
         return None
     try:
-        return json.loads(text)
+        return loads(text)  # deep nesting is a JSONDecodeError too, not a RecursionError
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{where}, column {key!r}: not valid JSON ({exc.msg} at character {exc.pos + 1})",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from openai_ft._jsonl import loads
 from openai_ft.dataset.validate_types import Issue
 
 METHODS = ("supervised", "dpo", "reinforcement")
@@ -123,7 +123,7 @@ def _check_arguments(args: Any, at: str, err: _Sink) -> None:
         err("invalid_tool_arguments", "function.arguments must be a JSON string", at)
         return
     try:
-        json.loads(args)
+        loads(args)
     except ValueError as exc:
         err("invalid_tool_arguments", f"function.arguments is not valid JSON: {exc}", at)
 

@@ -6,12 +6,12 @@ compact arrays and the issues they found with chunk-relative line numbers; the p
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from openai_ft._jsonl import loads
 from openai_ft.dataset import quality
 from openai_ft.dataset.tokens import _counter
 from openai_ft.dataset.validate_fast import SimpleCounter, fast_loads, simple_messages
@@ -146,7 +146,7 @@ class Scanner:
             res.examples += 1
             return
         try:
-            obj = json.loads(text)
+            obj = loads(text)
         except ValueError as exc:
             if not text.strip():  # checked only on failure: a blank line is never valid JSON
                 res.errors.append(
