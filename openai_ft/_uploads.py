@@ -8,6 +8,7 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
 # Resume only when the upload stays open long enough to send the remaining parts.
 RESUME_MARGIN = 120.0
 COMPLETE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """One file to send: where (ledger backend and location), what (hash, size), under what name."""
+
+    backend: str
+    location: str
+    sha256: str
+    name: str
+    size: int
+    purpose: str
 
 
 class Counting(io.BytesIO):
@@ -61,30 +74,25 @@ class _Progress:
             self._done += size
 
 
-def _forget(ledger: Ledger, backend: str, sha: str) -> None:
-    row = ledger.one(
-        "SELECT upload_id FROM uploads WHERE backend = ? AND sha256 = ?", (backend, sha)
-    )
+_WHERE = "backend = ? AND location = ? AND sha256 = ?"
+
+
+def forget_upload(ledger: Ledger, t: Target) -> None:
+    """Drop the record of an upload in parts (done, or no longer known to the service)."""
+    key = (t.backend, t.location, t.sha256)
+    row = ledger.one(f"SELECT upload_id FROM uploads WHERE {_WHERE}", key)
     if row is not None:
         ledger.execute("DELETE FROM upload_parts WHERE upload_id = ?", (row["upload_id"],))
-        ledger.execute("DELETE FROM uploads WHERE backend = ? AND sha256 = ?", (backend, sha))
+        ledger.execute(f"DELETE FROM uploads WHERE {_WHERE}", key)
 
 
 def _open_upload(
-    client: openai.OpenAI,
-    ledger: Ledger,
-    backend: str,
-    name: str,
-    sha: str,
-    size: int,
-    purpose: str,
-    part_size: int,
-    now: float,
+    client: openai.OpenAI, ledger: Ledger, t: Target, part_size: int, now: float
 ) -> tuple[str, dict[int, str]]:
     """The upload to continue (with its sent parts) or a fresh one."""
     row = ledger.one(
-        "SELECT upload_id, part_size, expires_at FROM uploads WHERE backend = ? AND sha256 = ?",
-        (backend, sha),
+        f"SELECT upload_id, part_size, expires_at FROM uploads WHERE {_WHERE}",
+        (t.backend, t.location, t.sha256),
     )
     if row is not None:
         still_open = (row["expires_at"] or 0) > now + RESUME_MARGIN
@@ -95,21 +103,21 @@ def _open_upload(
             return str(row["upload_id"]), {int(r["idx"]): str(r["part_id"]) for r in rows}
         with contextlib.suppress(Exception):  # an expired upload cannot be cancelled; fine
             client.uploads.cancel(row["upload_id"])
-        _forget(ledger, backend, sha)
+        forget_upload(ledger, t)
     try:
         up = creating(client).uploads.create(
-            bytes=size,
-            filename=name,
+            bytes=t.size,
+            filename=t.name,
             mime_type="application/jsonl",
-            purpose=purpose,  # type: ignore[arg-type]
+            purpose=t.purpose,  # type: ignore[arg-type]
         )
     except Exception as exc:
-        raise map_error(exc, f"starting the upload of {name}") from exc
+        raise map_error(exc, f"starting the upload of {t.name}") from exc
     expires = float(getattr(up, "expires_at", 0) or now + 3600)
     ledger.execute(
-        "INSERT OR REPLACE INTO uploads (backend, sha256, upload_id, part_size, expires_at,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (backend, sha, up.id, part_size, expires, now),
+        "INSERT OR REPLACE INTO uploads (backend, location, sha256, upload_id, part_size,"
+        " expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (t.backend, t.location, t.sha256, up.id, part_size, expires, now),
     )
     return str(up.id), {}
 
@@ -117,12 +125,8 @@ def _open_upload(
 def chunked_upload(
     client: openai.OpenAI,
     ledger: Ledger,
-    backend: str,
+    t: Target,
     path: Path,
-    name: str,
-    sha: str,
-    size: int,
-    purpose: str,
     *,
     part_size: int,
     workers: int,
@@ -130,10 +134,13 @@ def chunked_upload(
     clock: Callable[[], float],
     find: Callable[[], str | None],
 ) -> tuple[str, int, int]:
-    """Send a file in parts; return (file id, number of parts, parts reused from before)."""
-    upload_id, done = _open_upload(
-        client, ledger, backend, name, sha, size, purpose, part_size, clock()
-    )
+    """Send a file in parts; return (file id, number of parts, parts reused from before).
+
+    The upload's record stays in the ledger: the caller records the file id first, then calls
+    :func:`forget_upload`, so there is no moment when neither is recorded.
+    """
+    size = t.size
+    upload_id, done = _open_upload(client, ledger, t, part_size, clock())
     n_parts = max(1, math.ceil(size / part_size))
     resumed = len(done)
     sizes = [min(part_size, size - i * part_size) for i in range(n_parts)]
@@ -172,13 +179,12 @@ def chunked_upload(
             if exc is not None:
                 err = map_error(exc, f"sending a part of {path}")
                 if resumed and not isinstance(err, ServiceUnavailable):
-                    _forget(ledger, backend, sha)  # the service no longer knows this upload
+                    forget_upload(ledger, t)  # the service no longer knows this upload
                     err.tip = "run the same command again to start the upload over"
                 elif isinstance(err, OpenAIFTError):
                     err.tip = "run the same command again: the parts already sent are kept"
                 raise err from exc
     file_id = _complete(client, upload_id, [done[i] for i in range(n_parts)], path, find)
-    _forget(ledger, backend, sha)
     return file_id, n_parts, resumed
 
 

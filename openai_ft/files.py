@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openai_ft._uploads import Counting, chunked_upload
+from openai_ft._uploads import Counting, Target, chunked_upload, forget_upload
 from openai_ft.client import creating, map_error
 from openai_ft.errors import (
     BackendError,
@@ -133,7 +133,6 @@ def upload(
     settings = backend if isinstance(backend, BackendSettings) else resolve_backend(backend)
     cli = client or make_client(settings)
     book = ledger or Ledger()
-    key = settings.name
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     results = []
     for item in items:
@@ -143,14 +142,21 @@ def upload(
                 f"{path}: file not found", tip="check the path (run `make prepare` first?)"
             )
         warnings = check_data(path, method=method, model=model, force=force) if validate else ()
-        results.append(
-            _upload_one(
-                cli, book, key, path, purpose, on_progress, warnings,
-                part_size=part_size, chunk_threshold=chunk_threshold, workers=workers,
-                sleep=sleep, clock=clock,
-            )
-        )  # fmt: skip
+        how = _How(on_progress, part_size, chunk_threshold, workers, sleep, clock)
+        results.append(_upload_one(cli, book, settings.name, path, purpose, warnings, how))
     return results
+
+
+@dataclass(frozen=True)
+class _How:
+    """How to send: progress callback, part size and threshold, threads, time."""
+
+    on_progress: ProgressCallback | None
+    part_size: int
+    chunk_threshold: int
+    workers: int
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
 
 
 def _upload_one(
@@ -159,69 +165,106 @@ def _upload_one(
     backend: str,
     path: Path,
     purpose: str,
-    on_progress: ProgressCallback | None,
     warnings: tuple[str, ...],
-    *,
-    part_size: int,
-    chunk_threshold: int,
-    workers: int,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
+    how: _How,
 ) -> UploadResult:
+    """Reuse or send one file; its id is recorded as soon as the service names it."""
+    from openai_ft.store import location
+
     sha = sha256_file(path)
     size = path.stat().st_size
-    _record_dataset(ledger, path, sha, clock())
-    report = (lambda n: on_progress(UploadProgress(str(path), n, size))) if on_progress else None
-    known = reuse_recorded(client, ledger, backend, sha, purpose)
-    if known:
+    _record_dataset(ledger, path, sha, how.clock())
+    t = Target(backend, location(client), sha, remote_name(path, sha), size, purpose)
+    on = how.on_progress
+    report = (lambda n: on(UploadProgress(str(path), n, size))) if on else None
+    # One process at a time per file and place: a second one waits, then finds the first's id.
+    with ledger.hold(f"upload {t.backend} {t.location} {sha} {purpose}"):
+        known = reuse_recorded(client, ledger, t)
+        if known is None:
+            found = find_by_name(client, t.name, size, purpose)  # the ledger may have been lost
+            known = (found, "uploaded") if found else None
+            if found:
+                _record_file(ledger, t, found, path, how.clock())
+        parts = resumed = 0
+        if known is None:
+            file_id, parts, resumed = _send(client, ledger, t, path, report, how)
+    if known is not None:
+        file_id = known[0]
         if report:
             report(size)
-        return UploadResult(str(path), known, sha, size, reused=True, warnings=warnings)
-    name = remote_name(path, sha)
-    parts = resumed = 0
-    if size > chunk_threshold:
+    if known is None or known[1] != "processed":
+        wait_processed(client, file_id, sleep=how.sleep, clock=how.clock)
+    reused = known is not None
+    return UploadResult(str(path), file_id, sha, size, reused, parts, resumed, warnings)
+
+
+def _send(
+    client: openai.OpenAI,
+    ledger: Ledger,
+    t: Target,
+    path: Path,
+    report: Callable[[int], None] | None,
+    how: _How,
+) -> tuple[str, int, int]:
+    """Create the file on the service and record its id at once: (file id, parts, resumed)."""
+    if t.size > how.chunk_threshold:
         file_id, parts, resumed = chunked_upload(
-            client, ledger, backend, path, name, sha, size, purpose,
-            part_size=part_size, workers=workers, report=report, clock=clock,
-            find=lambda: find_by_name(client, name, size, purpose),
+            client, ledger, t, path, part_size=how.part_size, workers=how.workers,
+            report=report, clock=how.clock,
+            find=lambda: find_by_name(client, t.name, t.size, t.purpose),
         )  # fmt: skip
-    else:
-        file_id = _create_file(client, path, name, size, purpose, report, sleep)
-    wait_processed(client, file_id, sleep=sleep, clock=clock)
+        _record_file(ledger, t, file_id, path, how.clock())
+        forget_upload(ledger, t)  # only now: the file id is on record
+        return file_id, parts, resumed
+    file_id = _create_file(client, path, t.name, t.size, t.purpose, report, how.sleep)
+    _record_file(ledger, t, file_id, path, how.clock())
+    return file_id, 0, 0
+
+
+def _record_file(ledger: Ledger, t: Target, file_id: str, path: Path, now: float) -> None:
     ledger.execute(
-        "INSERT OR REPLACE INTO files (backend, sha256, file_id, path, bytes, purpose, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (backend, sha, file_id, str(path), size, purpose, clock()),
+        "INSERT OR REPLACE INTO files (backend, location, sha256, file_id, path, bytes, purpose,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (t.backend, t.location, t.sha256, file_id, str(path), t.size, t.purpose, now),
     )
-    return UploadResult(str(path), file_id, sha, size, False, parts, resumed, warnings)
 
 
-def reuse_recorded(
-    client: openai.OpenAI, ledger: Ledger, backend: str, sha: str, purpose: str
-) -> str | None:
-    """The recorded file id for these bytes if the service still has it (else forget it)."""
-    row = ledger.one(
-        "SELECT file_id FROM files WHERE backend = ? AND sha256 = ? AND purpose = ?",
-        (backend, sha, purpose),
+def reuse_recorded(client: openai.OpenAI, ledger: Ledger, t: Target) -> tuple[str, str] | None:
+    """(file id, status) recorded for these bytes here, if the service still has the file.
+
+    A row of this location that the service no longer knows is forgotten; a row recorded before
+    locations were kept (``''``) is adopted when the service knows it and left alone otherwise.
+    """
+    rows = ledger.query(
+        "SELECT location, file_id FROM files WHERE backend = ? AND sha256 = ? AND purpose = ?"
+        " AND location IN (?, '') ORDER BY location DESC",
+        (t.backend, t.sha256, t.purpose, t.location),
     )
-    if row is None:
-        return None
-    file_id = str(row["file_id"])
-    try:
-        obj = client.files.retrieve(file_id)
-    except Exception as exc:  # mapped, then only NotFound is handled
-        err = map_error(exc, f"checking file {file_id}")
-        if isinstance(err, NotFound):
+    for row in rows:
+        file_id, mine = str(row["file_id"]), row["location"] == t.location
+        try:
+            obj: Any = client.files.retrieve(file_id)
+        except Exception as exc:  # mapped, then only NotFound is handled
+            err = map_error(exc, f"checking file {file_id}")
+            if not isinstance(err, NotFound):
+                raise err from exc
             obj = None
-        else:
-            raise err from exc
-    if obj is None or getattr(obj, "status", "processed") == "error":
-        ledger.execute(
-            "DELETE FROM files WHERE backend = ? AND sha256 = ? AND purpose = ?",
-            (backend, sha, purpose),
-        )
-        return None
-    return file_id
+        status = str(getattr(obj, "status", "processed")) if obj is not None else "gone"
+        if status in ("gone", "error"):
+            if mine:
+                ledger.execute(
+                    "DELETE FROM files WHERE backend = ? AND location = ? AND sha256 = ?"
+                    " AND purpose = ?",
+                    (t.backend, t.location, t.sha256, t.purpose),
+                )
+            continue
+        if not mine:
+            ledger.execute(
+                "UPDATE files SET location = ? WHERE backend = ? AND location = '' AND file_id = ?",
+                (t.location, t.backend, file_id),
+            )
+        return file_id, status
+    return None
 
 
 def find_by_name(client: openai.OpenAI, name: str, size: int, purpose: str) -> str | None:
@@ -299,7 +342,7 @@ def wait_processed(
         if clock() - start > timeout:
             raise ServiceUnavailable(
                 f"file {file_id} is still {status} after {timeout:.0f} s",
-                tip="check again later with `openai-ft upload` (it will reuse the file)",
+                tip="run the same command again later: the file id is recorded and reused",
             )
         sleep(delay)
         delay = min(delay * 2, 10.0)

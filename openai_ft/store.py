@@ -8,15 +8,18 @@ every text written through :meth:`Ledger.execute` is checked by :func:`errors.re
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from openai_ft.config import state_dir
-from openai_ft.errors import redact
+from openai_ft.errors import InputError, redact
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 
@@ -66,7 +69,39 @@ def _m001_core(db: sqlite3.Connection) -> None:
     )
 
 
-CORE_MIGRATIONS: list[Migration] = [("m001_core", _m001_core)]
+def _m002_location(db: sqlite3.Connection) -> None:
+    """Key jobs, files and uploads by where they live (base URL, organisation, project).
+
+    Rows recorded before carry ``location = ''`` (unknown): they are still found, and adopted by
+    the first location that can see them, but never deleted because another location cannot.
+    """
+    db.executescript(
+        """
+        ALTER TABLE jobs ADD COLUMN location TEXT NOT NULL DEFAULT '';
+        CREATE INDEX jobs_by_location ON jobs (backend, location, config_hash);
+        CREATE TABLE files_m002 (
+            backend TEXT NOT NULL, location TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL,
+            file_id TEXT NOT NULL, path TEXT, bytes INTEGER, purpose TEXT,
+            created_at REAL NOT NULL, PRIMARY KEY (backend, location, sha256, purpose)
+        );
+        INSERT INTO files_m002 (backend, sha256, file_id, path, bytes, purpose, created_at)
+            SELECT backend, sha256, file_id, path, bytes, purpose, created_at FROM files;
+        DROP TABLE files;
+        ALTER TABLE files_m002 RENAME TO files;
+        CREATE TABLE uploads_m002 (
+            backend TEXT NOT NULL, location TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL,
+            upload_id TEXT NOT NULL, part_size INTEGER NOT NULL, expires_at REAL,
+            created_at REAL NOT NULL, PRIMARY KEY (backend, location, sha256)
+        );
+        INSERT INTO uploads_m002 (backend, sha256, upload_id, part_size, expires_at, created_at)
+            SELECT backend, sha256, upload_id, part_size, expires_at, created_at FROM uploads;
+        DROP TABLE uploads;
+        ALTER TABLE uploads_m002 RENAME TO uploads;
+        """
+    )
+
+
+CORE_MIGRATIONS: list[Migration] = [("m001_core", _m001_core), ("m002_location", _m002_location)]
 
 
 class _Connection(sqlite3.Connection):
@@ -101,12 +136,54 @@ class Ledger:
             self.path, check_same_thread=False, timeout=30.0, factory=_Connection
         )
         self.db.row_factory = sqlite3.Row
-        self._wal()
-        self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+        try:
+            self._wal()
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+            )
+            self.migrate("core", CORE_MIGRATIONS)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            if not _damaged(exc):
+                raise
+            raise self._damaged_error(exc) from None
+
+    def _damaged_error(self, exc: sqlite3.DatabaseError) -> InputError:
+        """A damaged ledger file as one line naming it and how to set it aside."""
+        aside = self.path.with_name(self.path.name + ".broken")
+        return InputError(
+            f"{self.path}: the ledger is damaged or not an SQLite database ({exc})",
+            tip=f"move it aside (mv {self.path} {aside}) and run again; a new ledger is created,"
+            " and reruns find their jobs again through the service's metadata",
         )
-        self.migrate("core", CORE_MIGRATIONS)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Damage found later (a malformed page) is the same one-line error as at open."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            raise self._damaged_error(exc) from None
+
+    @contextlib.contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """An exclusive lock named ``name``, shared by every process using this ledger's folder.
+
+        A file lock (flock): the operating system releases it when the holder exits or dies, so
+        a killed process never leaves it stuck. It holds on one machine only.
+        """
+        folder = self.path.parent / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+        with (folder / f"{digest}.lock").open("a+b") as fh:
+            _lock_file(fh)
+            try:
+                yield
+            finally:
+                _unlock_file(fh)
 
     def _wal(self, patience: float = 30.0) -> None:
         """Switch to WAL. SQLite answers "locked" at once, without its busy handler, while
@@ -158,18 +235,18 @@ class Ledger:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Run one statement in its own transaction; text parameters are redacted of keys."""
         clean = [redact(p) if isinstance(p, str) else p for p in params]
-        with self._lock, self.db:
+        with self._guard(), self._lock, self.db:
             return self.db.execute(sql, clean)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many rows in one transaction."""
         clean = [[redact(p) if isinstance(p, str) else p for p in row] for row in rows]
-        with self._lock, self.db:
+        with self._guard(), self._lock, self.db:
             self.db.executemany(sql, clean)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Return all rows of a query."""
-        with self._lock:
+        with self._guard(), self._lock:
             return list(self.db.execute(sql, params))
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
@@ -181,3 +258,46 @@ class Ledger:
         """Close the connection."""
         with self._lock:
             self.db.close()
+
+
+def location(client: Any) -> str:
+    """Where a client's objects live: its base URL, organisation and project (never its key).
+
+    Ledger rows are keyed by it, so that what one project records (or fails to find) never
+    touches another project's rows.
+    """
+    base = str(getattr(client, "base_url", "") or "").rstrip("/")
+    org = getattr(client, "organization", None) or ""
+    project = getattr(client, "project", None) or ""
+    return f"{base} org={org} project={project}"
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """True for a file that is not a (sound) SQLite database; False for busy, full, read-only."""
+    text = str(exc).lower()
+    return any(w in text for w in ("not a database", "malformed", "corrupt", "encrypted"))
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_file(fh: IO[bytes]) -> None:
+        while True:
+            try:
+                msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
+                return
+            except OSError:
+                continue
+
+    def _unlock_file(fh: IO[bytes]) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_file(fh: IO[bytes]) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+
+    def _unlock_file(fh: IO[bytes]) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

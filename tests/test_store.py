@@ -53,8 +53,8 @@ def test_migrations_run_once_and_are_recorded_by_namespace(tmp_path: Path) -> No
     again = Ledger(db)  # reopen: neither the core nor ours run again
     assert again.migrate("jobs", jobs) == []
     assert calls == ["jobs_a"]
-    assert _names(again) == ["core:m001_core", "jobs:m001_a"]
-    assert [name for name, _ in CORE_MIGRATIONS] == ["m001_core"]
+    assert _names(again) == ["core:m001_core", "core:m002_location", "jobs:m001_a"]
+    assert [name for name, _ in CORE_MIGRATIONS] == ["m001_core", "m002_location"]
     again.close()
 
 
@@ -66,7 +66,7 @@ def test_namespaces_are_independent(tmp_path: Path) -> None:
     assert book.migrate("jobs", [("m001_init", _table("jobs_t", calls))]) == ["jobs:m001_init"]
     assert calls == ["evals_t", "jobs_t"]
     assert {"evals_t", "jobs_t"} <= _tables(book)
-    assert _names(book) == ["core:m001_core", "evals:m001_init", "jobs:m001_init"]
+    assert _names(book) == ["core:m001_core", "core:m002_location", "evals:m001_init", "jobs:m001_init"]
 
 
 def test_a_migration_appended_later_is_applied_on_reopen(tmp_path: Path) -> None:
@@ -197,4 +197,4 @@ def test_ledgers_opened_at_once_on_a_new_file_migrate_once(tmp_path: Path) -> No
         t.join(timeout=60)
     assert errors == []
     assert calls == ["m001"]
-    assert _names(Ledger(db)) == ["area:m001_extra", "core:m001_core"]
+    assert _names(Ledger(db)) == ["area:m001_extra", "core:m001_core", "core:m002_location"]
