@@ -12,7 +12,8 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,31 +85,55 @@ def _pick(arg: Any, cfg: Mapping[str, Any], key: str, default: Any = None) -> An
 
 
 def config_hash(spec: Mapping[str, Any]) -> str:
-    """A stable hash of a job's inputs (file contents by hash, not by path)."""
+    """A stable hash of a job's inputs (file contents by hash, not by path); equal settings
+    hash equal: a model alias and its snapshot, ``2`` and ``2.0``, ``"auto"`` and no value."""
+    return _digest(canonical_spec(spec))
+
+
+def _digest(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def _resolve_input(
-    value: str | Path,
-    *,
-    role: str,
-    method: str,
-    model: str,
-    force: bool,
-    client: openai.OpenAI,
-    ledger: Ledger,
-    settings: BackendSettings,
-    on_upload: ProgressCallback | None,
-) -> tuple[str, str, Any]:
-    """(file id, identity for the hash, validation report or None) for a path or a file id."""
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def canonical_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec with equal settings written one way (what :func:`config_hash` hashes)."""
+    from openai_ft.catalog import is_fine_tuned, resolve_model_name
+
+    out = dict(spec)
+    model = str(out.get("model", ""))
+    if model and not is_fine_tuned(model):  # an ft: id names one model; never map it to its base
+        out["model"] = resolve_model_name(model)
+    hp = out.get("hyperparameters") or {}
+    out["hyperparameters"] = {k: _number(v) for k, v in hp.items() if v != "auto"}
+    out["seed"] = _number(out.get("seed"))
+    return out
+
+
+@dataclass(frozen=True)
+class _Input:
+    """A training or validation input before upload: a path (validated, hashed) or a file id."""
+
+    path: Path | None
+    file_id: str | None
+    ident: str
+    report: Any = None
+
+
+def _check_input(value: str | Path, *, role: str, method: str, model: str, force: bool) -> _Input:
+    """Validate a path and hash its bytes (nothing leaves the machine), or take a file id."""
     from openai_ft.catalog import resolve_model_name
-    from openai_ft.files import upload
+    from openai_ft.files import sha256_file
 
     path = Path(value)
     if not path.is_file():
         text = str(value)
         if text.startswith("file-") and "/" not in text:
-            return text, text, None
+            return _Input(None, text, text)
         raise InputError(f"{path}: {role} not found", tip="give a JSONL path or a file-... id")
     from openai_ft.dataset.validate import validate
 
@@ -120,11 +145,106 @@ def _resolve_input(
             f"{where}: {first.message} ({len(report.errors)} error(s) in all); no job created",
             tip=f"run `openai-ft validate {path}` to see every problem, or pass --force",
         )
-    [res] = upload(
-        [path], backend=settings, client=client, ledger=ledger, on_progress=on_upload,
-        validate=False,
+    return _Input(path, None, f"sha256:{sha256_file(path)}", report)
+
+
+def _upload_input(
+    inp: _Input | None,
+    client: openai.OpenAI,
+    ledger: Ledger,
+    settings: BackendSettings,
+    on_upload: ProgressCallback | None,
+) -> str | None:
+    """The file id of an input, uploading a path (once: content-addressed) when needed."""
+    from openai_ft.files import upload
+
+    if inp is None or inp.path is None:
+        return inp.file_id if inp else None
+    [res] = upload([inp.path], backend=settings, client=client, ledger=ledger,
+                   on_progress=on_upload, validate=False)  # fmt: skip
+    return res.file_id
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The settings of the job to create, resolved from arguments and the run config."""
+
+    model: str
+    method: str
+    hp: dict[str, Any]
+    suffix: Any
+    seed: Any
+    metadata: dict[str, str]
+    wandb: Any
+    budget: Any
+
+    def spec(self, backend: str, training: str, validation: str | None) -> dict[str, Any]:
+        """What the config hash is taken of (file contents by hash, settings as given)."""
+        return {
+            "backend": backend, "model": self.model, "method": self.method,
+            "hyperparameters": self.hp, "training": training, "validation": validation,
+            "suffix": self.suffix, "seed": self.seed, "metadata": self.metadata,
+            "wandb_project": self.wandb,
+        }  # fmt: skip
+
+    def create_kwargs(
+        self, run_id: str, digest: str, train_id: str, valid_id: str | None
+    ) -> dict[str, Any]:
+        """The body of ``fine_tuning.jobs.create``."""
+        body: dict[str, Any] = {
+            "type": self.method,
+            self.method: {"hyperparameters": self.hp} if self.hp else {},
+        }
+        kwargs: dict[str, Any] = {
+            "model": self.model, "training_file": train_id, "method": body,
+            "metadata": {**self.metadata, RUN_KEY: run_id, HASH_KEY: digest},
+        }  # fmt: skip
+        if valid_id:
+            kwargs["validation_file"] = valid_id
+        if self.suffix is not None:
+            kwargs["suffix"] = str(self.suffix)
+        if self.seed is not None:
+            kwargs["seed"] = int(self.seed)
+        if self.wandb:
+            kwargs["integrations"] = [{"type": "wandb", "wandb": {"project": str(self.wandb)}}]
+        return kwargs
+
+
+def _resolve_job(cfg: Mapping[str, Any], args: Mapping[str, Any]) -> _Job:
+    """Flags over the run config over defaults; refuse an unknown method or a misplaced beta."""
+    from openai_ft.catalog import DEFAULT_MODEL
+
+    kind = str(_pick(args["method"], cfg, "method", "supervised"))
+    if kind not in ("supervised", "dpo"):
+        raise UsageError(f"unknown method {kind!r}", tip="use --method supervised or dpo")
+    hp = {k: v for k in HYPERPARAMETERS if (v := _pick(args[k], cfg, k)) is not None}
+    if "beta" in hp and kind != "dpo":
+        raise UsageError(
+            "--beta applies to --method dpo only", tip="drop --beta or add --method dpo"
+        )
+    return _Job(
+        model=str(_pick(args["model"], cfg, "model", DEFAULT_MODEL)), method=kind, hp=hp,
+        suffix=_pick(args["suffix"], cfg, "suffix"), seed=_pick(args["seed"], cfg, "seed"),
+        metadata=merge_metadata(cfg.get("metadata"), args["metadata"]),
+        wandb=_pick(args["wandb_project"], cfg, "wandb_project"),
+        budget=_pick(args["budget_usd"], cfg, "budget_usd"),
     )  # fmt: skip
-    return res.file_id, f"sha256:{res.sha256}", report
+
+
+def _check_budget(budget: Any, estimate: Estimate | None) -> None:
+    if budget is None:
+        return
+    if estimate is None:
+        raise UsageError(
+            "cannot check --budget-usd: no cost estimate for a file given by id",
+            tip="pass the training file as a path, or drop --budget-usd",
+        )
+    if estimate.usd > float(budget):
+        raise BudgetExceeded(
+            f"estimated cost ${estimate.usd:.2f} ({estimate.trained_tokens:,} trained tokens,"
+            f" {estimate.n_epochs} epochs) is above the budget of ${float(budget):.2f}",
+            tip="raise --budget-usd, use fewer epochs or a cheaper --model",
+        )
 
 
 def train(
@@ -154,11 +274,16 @@ def train(
     sleep: Callable[[float], None] = time.sleep,
     on_upload: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Create a fine-tuning job, or attach to the one these same inputs created before."""
-    from openai_ft.catalog import DEFAULT_MODEL, estimate_training_cost, model_info
+    """Create a fine-tuning job, or attach to the one these same inputs created before.
+
+    The steps: validate and hash the inputs (nothing sent yet); attach if a job exists for this
+    config hash; check the budget and ask; then, holding a lock for this location and config,
+    look once more, upload the inputs and create the job.
+    """
+    from openai_ft.catalog import estimate_training_cost, model_info
     from openai_ft.client import make_client
     from openai_ft.config import load_run_config, resolve_backend
-    from openai_ft.store import Ledger
+    from openai_ft.store import Ledger, location
 
     raw = config if isinstance(config, Mapping) else load_run_config(config) if config else {}
     cfg = check_run_config(raw, str(config) if isinstance(config, str | Path) else "run config")
@@ -166,110 +291,83 @@ def train(
     if training is None:
         raise UsageError("no training file given", tip="pass --training-file PATH or a file id")
     validation = _pick(validation_file, cfg, "validation_file")
-    model_name = str(_pick(model, cfg, "model", DEFAULT_MODEL))
-    kind = str(_pick(method, cfg, "method", "supervised"))
-    if kind not in ("supervised", "dpo"):
-        raise UsageError(f"unknown method {kind!r}", tip="use --method supervised or dpo")
-    hp = {
-        k: v
-        for k, v in {
-            "n_epochs": _pick(n_epochs, cfg, "n_epochs"),
-            "batch_size": _pick(batch_size, cfg, "batch_size"),
-            "learning_rate_multiplier": _pick(
-                learning_rate_multiplier, cfg, "learning_rate_multiplier"
-            ),
-            "beta": _pick(beta, cfg, "beta"),
-        }.items()
-        if v is not None
-    }
-    if "beta" in hp and kind != "dpo":
-        raise UsageError(
-            "--beta applies to --method dpo only", tip="drop --beta or add --method dpo"
-        )
-    suffix_v = _pick(suffix, cfg, "suffix")
-    seed_v = _pick(seed, cfg, "seed")
-    user_meta = merge_metadata(cfg.get("metadata"), metadata)
-    wandb = _pick(wandb_project, cfg, "wandb_project")
-    budget = _pick(budget_usd, cfg, "budget_usd")
-
+    args = {
+        "model": model, "method": method, "n_epochs": n_epochs, "batch_size": batch_size,
+        "learning_rate_multiplier": learning_rate_multiplier, "beta": beta, "suffix": suffix,
+        "seed": seed, "metadata": metadata, "wandb_project": wandb_project,
+        "budget_usd": budget_usd,
+    }  # fmt: skip
+    job = _resolve_job(cfg, args)
     settings = resolve_backend(backend, base_url, dict(cfg))
     cli = client or make_client(settings)
     book = ledger or Ledger()
-    common = dict(method=kind, model=model_name, force=force, client=cli, ledger=book,
-                  settings=settings, on_upload=on_upload)  # fmt: skip
-    train_id, train_ident, report = _resolve_input(training, role="training file", **common)  # type: ignore[arg-type]
-    valid_id, valid_ident = None, None
-    if validation is not None:
-        valid_id, valid_ident, _ = _resolve_input(validation, role="validation file", **common)  # type: ignore[arg-type]
-
-    spec = {
-        "backend": settings.name, "model": model_name, "method": kind, "hyperparameters": hp,
-        "training": train_ident, "validation": valid_ident, "suffix": suffix_v, "seed": seed_v,
-        "metadata": user_meta, "wandb_project": wandb,
-    }  # fmt: skip
+    check = dict(method=job.method, model=job.model, force=force)
+    train_in = _check_input(training, role="training file", **check)  # type: ignore[arg-type]
+    valid_in = _check_input(validation, role="validation file", **check) if validation else None  # type: ignore[arg-type]
+    spec = job.spec(settings.name, train_in.ident, valid_in.ident if valid_in else None)
     digest = config_hash(spec)
+    where = location(cli)
+    lookup = _Lookup(cli, book, settings.name, where, (digest, _digest(spec)))
     estimate = None
-    if report is not None:
-        epochs = hp.get("n_epochs", "auto")
-        estimate = estimate_training_cost(report.tokens.total, report.examples, model_name, epochs)
+    if train_in.report is not None:
+        epochs = job.hp.get("n_epochs", "auto")
+        report = train_in.report
+        estimate = estimate_training_cost(report.tokens.total, report.examples, job.model, epochs)
 
     def result(
-        job: Any, run_id: str | None, attached: bool, notices: tuple[str, ...] = ()
+        found: Any, run_id: str | None, attached: bool, notices: tuple[str, ...] = ()
     ) -> TrainResult:
         return TrainResult(
-            job.id, run_id, attached, str(job.status), str(job.model), job.fine_tuned_model,
-            train_id, valid_id, digest, estimate, notices,
+            found.id, run_id, attached, str(found.status), str(found.model),
+            found.fine_tuned_model, str(found.training_file), found.validation_file, digest,
+            estimate, notices,
         )  # fmt: skip
 
-    if not new:
-        found = find_job(cli, book, settings.name, digest)
-        if found is not None:
-            meta = found.metadata or {}
-            return result(found, meta.get(RUN_KEY), True)
-
-    if budget is not None:
-        if estimate is None:
-            raise UsageError(
-                "cannot check --budget-usd: no cost estimate for a file given by id",
-                tip="pass the training file as a path, or drop --budget-usd",
-            )
-        if estimate.usd > float(budget):
-            raise BudgetExceeded(
-                f"estimated cost ${estimate.usd:.2f} ({estimate.trained_tokens:,} trained tokens,"
-                f" {estimate.n_epochs} epochs) is above the budget of ${float(budget):.2f}",
-                tip="raise --budget-usd, use fewer epochs or a cheaper --model",
-            )
-    notices = _platform_checks(cli, model_name, model_info(model_name).shutdown_date, clock)
-    plan = Plan(model_name, kind, str(training), str(validation) if validation else None, hp,
-                estimate, notices)  # fmt: skip
+    if not new and (found := lookup.find()) is not None:
+        return result(found, (found.metadata or {}).get(RUN_KEY), True)
+    _check_budget(job.budget, estimate)
+    notices = _platform_checks(cli, job.model, model_info(job.model).shutdown_date, clock)
+    plan = Plan(job.model, job.method, str(training), str(validation) if validation else None,
+                job.hp, estimate, notices)  # fmt: skip
     if confirm is not None and not confirm(plan):
         raise UsageError("no job created: declined at the prompt", tip="pass --yes to skip it")
+    # One create per location and config on this machine: a second process waits here, then
+    # finds the first one's job. Across machines only the metadata lookup guards (a race window).
+    guard = book.hold(f"train {settings.name} {where} {digest}") if not new else nullcontext()
+    with guard:
+        if not new and (found := lookup.find()) is not None:
+            return result(found, (found.metadata or {}).get(RUN_KEY), True, notices)
+        train_id = _upload_input(train_in, cli, book, settings, on_upload)
+        valid_id = _upload_input(valid_in, cli, book, settings, on_upload)
+        run_id = "run-" + secrets.token_hex(6)
+        kwargs = job.create_kwargs(run_id, digest, str(train_id), valid_id)
+        created = _create(cli, book, kwargs, run_id, spec, settings.name, where, sleep)
+    return result(created, run_id, False, notices)
 
-    run_id = "run-" + secrets.token_hex(6)
-    method_body: dict[str, Any] = {"type": kind, kind: {"hyperparameters": hp} if hp else {}}
-    kwargs: dict[str, Any] = {
-        "model": model_name, "training_file": train_id, "method": method_body,
-        "metadata": {**user_meta, RUN_KEY: run_id, HASH_KEY: digest},
-    }  # fmt: skip
-    if valid_id:
-        kwargs["validation_file"] = valid_id
-    if suffix_v is not None:
-        kwargs["suffix"] = str(suffix_v)
-    if seed_v is not None:
-        kwargs["seed"] = int(seed_v)
-    if wandb:
-        kwargs["integrations"] = [{"type": "wandb", "wandb": {"project": str(wandb)}}]
-    record_run(book, run_id, settings.name, spec)
+
+def _create(
+    client: openai.OpenAI,
+    ledger: Ledger,
+    kwargs: dict[str, Any],
+    run_id: str,
+    spec: dict[str, Any],
+    backend: str,
+    where: str,
+    sleep: Callable[[float], None],
+) -> Any:
+    """Record the run, create the job (never twice), record the job."""
+    record_run(ledger, run_id, backend, spec)
     try:
-        job = create_once(cli, kwargs, run_id, sleep=sleep)
+        job = create_once(client, kwargs, run_id, sleep=sleep)
     except BaseException as exc:
         # A refused create leaves no job; after a lost answer the job may exist: say unknown.
         lost = isinstance(exc, ServiceUnavailable | KeyboardInterrupt)
-        book.execute("UPDATE runs SET status = ? WHERE id = ?",
-                     ("unknown" if lost else "not_created", run_id))  # fmt: skip
+        ledger.execute("UPDATE runs SET status = ? WHERE id = ?",
+                       ("unknown" if lost else "not_created", run_id))  # fmt: skip
         raise
-    record_job(book, settings.name, job, run_id=run_id, config_hash=digest, config=spec)
-    return result(job, run_id, False, notices)
+    record_job(ledger, backend, job, run_id=run_id, config_hash=kwargs["metadata"][HASH_KEY],
+               config=spec, location=where)  # fmt: skip
+    return job
 
 
 def _platform_checks(
@@ -287,28 +385,65 @@ def _platform_checks(
     return (notice,) if notice else ()
 
 
-def find_job(client: openai.OpenAI, ledger: Ledger, backend: str, digest: str) -> Any | None:
-    """The job created for this config hash: from the ledger, else from the service's metadata."""
+@dataclass(frozen=True)
+class _Lookup:
+    """Where to look for the job of a config: the ledger rows of this location, then metadata."""
+
+    client: Any
+    ledger: Ledger
+    backend: str
+    location: str
+    digests: tuple[
+        str, ...
+    ]  # the config hash first, then the one before equal settings hashed equal
+
+    def find(self) -> Any | None:
+        """The job created for this config, or None."""
+        return find_job(self.client, self.ledger, self.backend, self.digests, self.location)
+
+
+def find_job(
+    client: openai.OpenAI,
+    ledger: Ledger,
+    backend: str,
+    digests: str | Sequence[str],
+    where: str | None = None,
+) -> Any | None:
+    """The job created for this config hash: from the ledger, else from the service's metadata.
+
+    Only rows of this location are used (and rows recorded before locations were kept, which
+    the first location that can see their job adopts); a job the service no longer knows is
+    forgotten only when its row is this location's.
+    """
+    from openai_ft.store import location
+
+    here = where if where is not None else location(client)
+    hashes = list(dict.fromkeys([digests] if isinstance(digests, str) else digests))
+    marks = ", ".join("?" * len(hashes))
     rows = ledger.query(
-        "SELECT job_id FROM jobs WHERE backend = ? AND config_hash = ? ORDER BY created_at DESC",
-        (backend, digest),
+        f"SELECT job_id, location FROM jobs WHERE backend = ? AND config_hash IN ({marks})"
+        " AND location IN (?, '') ORDER BY created_at DESC",
+        (backend, *hashes, here),
     )
     for row in rows:
         try:
             job = client.fine_tuning.jobs.retrieve(row["job_id"])
         except Exception as exc:
             err = map_error(exc, f"checking job {row['job_id']}")
-            if isinstance(err, NotFound):
-                ledger.execute("DELETE FROM jobs WHERE backend = ? AND job_id = ?",
-                               (backend, row["job_id"]))  # fmt: skip
-                continue
-            raise err from exc
-        record_job(ledger, backend, job)
+            if not isinstance(err, NotFound):
+                raise err from exc
+            if row["location"] == here:
+                ledger.execute("DELETE FROM jobs WHERE backend = ? AND location = ? AND job_id = ?",
+                               (backend, here, row["job_id"]))  # fmt: skip
+            continue
+        record_job(ledger, backend, job, location=here)
         return job
-    found = lookup_by_metadata(client, HASH_KEY, digest)
-    if found is not None:
-        record_job(ledger, backend, found)
-    return found
+    for digest in hashes:
+        found = lookup_by_metadata(client, HASH_KEY, digest)
+        if found is not None:
+            record_job(ledger, backend, found, location=here)
+            return found
+    return None
 
 
 def lookup_by_metadata(client: openai.OpenAI, key: str, value: str, scan: int = 500) -> Any | None:

@@ -55,8 +55,13 @@ def record_job(
     run_id: str | None = None,
     config_hash: str | None = None,
     config: dict[str, Any] | None = None,
+    location: str | None = None,
 ) -> None:
-    """Insert or update a job row (and its run's status, and its model when it has one)."""
+    """Insert or update a job row (and its run's status, and its model when it has one).
+
+    ``location`` (see :func:`store.location`) is where the job lives; given, it is recorded (a
+    row recorded before locations were kept is adopted); None keeps what the row has.
+    """
     job_id = str(_get(job, "id"))
     status = _get(job, "status")
     ft_model = _get(job, "fine_tuned_model")
@@ -70,21 +75,21 @@ def record_job(
         )
         ledger.execute(
             "INSERT INTO jobs (backend, job_id, run_id, config_hash, config_json, model,"
-            " training_file, validation_file, status, fine_tuned_model, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " training_file, validation_file, status, fine_tuned_model, created_at, updated_at,"
+            " location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 backend, job_id, run_id, config_hash,
                 json.dumps(config, sort_keys=True) if config else None,
                 _get(job, "model"), _get(job, "training_file"), _get(job, "validation_file"),
-                status, ft_model, float(_get(job, "created_at") or now), now,
+                status, ft_model, float(_get(job, "created_at") or now), now, location or "",
             ),
         )  # fmt: skip
     else:
         run_id = row["run_id"]
         ledger.execute(
-            "UPDATE jobs SET status = ?, fine_tuned_model = ?, updated_at = ?"
-            " WHERE backend = ? AND job_id = ?",
-            (status, ft_model, now, backend, job_id),
+            "UPDATE jobs SET status = ?, fine_tuned_model = ?, updated_at = ?,"
+            " location = COALESCE(?, location) WHERE backend = ? AND job_id = ?",
+            (status, ft_model, now, location, backend, job_id),
         )
     if run_id:
         ledger.execute("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))

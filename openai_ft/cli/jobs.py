@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from openai_ft.cli._jobs_common import _asdict, _backend_options, _client, _out
+from openai_ft.cli._jobs_common import (
+    _asdict,
+    _backend_options,
+    _client,
+    _out,
+    check_train_values,
+    positive_seconds,
+)
 from openai_ft.errors import JobFailed, UsageError
 
 
@@ -95,6 +102,7 @@ def train_cmd(**o: Any) -> int:
     from openai_ft.train_config import check_run_config
 
     cfg = check_run_config(load_run_config(o["config_path"]), o["config_path"] or "run config")
+    check_train_values(o, cfg, o["config_path"] or "run config")
     meta = {}
     for item in o["meta"]:
         key, sep, value = item.partition("=")
@@ -116,11 +124,19 @@ def train_cmd(**o: Any) -> int:
         )
     settings, client = _client(o["backend"], o["base_url"], cfg)
     ask = not o["yes"] and sys.stdin.isatty()
-    on_progress, close = upload_progress()
+    bar: list[Any] = []  # started by the first upload event: uploads come after the prompt
+
+    def on_progress(p: Any) -> None:
+        if not bar:
+            bar.extend(upload_progress())
+        bar[0](p)
+
+    def close() -> None:
+        if bar:
+            bar[1]()
 
     def confirm(plan: Plan) -> bool:
-        # The estimate is shown before any job is created, prompt or not (--yes, off a terminal).
-        close()  # the upload bar is done: stop it so that it does not redraw over the prompt
+        # The estimate is shown before anything is uploaded or created, prompt or not.
         est = plan.estimate
         cost = (
             f"~${est.usd:.2f} ({est.trained_tokens:,} trained tokens, {est.n_epochs} epochs)"
@@ -250,7 +266,13 @@ def _watch(
 @click.argument("job_id")
 @click.option("--early-stop", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
               help="Cancel when validation loss has not improved for PATIENCE validation steps.")  # fmt: skip
-@click.option("--poll-interval", type=float, default=None, help="Seconds between polls.")
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=None,
+    callback=positive_seconds,
+    help="Seconds between polls.",
+)
 @_backend_options
 def watch_cmd(job_id: str, early_stop: int | None, poll_interval: float | None, backend: str | None,
               base_url: str | None, as_json: bool) -> int:  # fmt: skip
