@@ -30,7 +30,13 @@ def _show_job(info: Any, as_json: bool) -> None:
 
 
 @click.command("jobs")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many jobs to list (newest first).",
+)
 @_backend_options
 def jobs_cmd(limit: int, backend: str | None, base_url: str | None, as_json: bool) -> int:
     """List recent fine-tuning jobs."""
