@@ -62,14 +62,31 @@ def paired_bootstrap_diff(
     )
 
 
+_EXACT_MAX_N = 20_000  # integer sums up to here (~60 ms); beyond, scipy's binomial CDF
+
+
 def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts b (only A passes), c (only B)."""
+    """Two-sided exact McNemar p-value from the discordant counts b (only A passes), c (only B).
+
+    The binomial tail is summed in integers and divided once (Python's int division is correctly
+    rounded for any size, where ``float(2**n)`` overflowed from n = 1,024 on); very large n uses
+    scipy's regularized incomplete beta, accurate to ~1e-14.
+    """
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must not be negative")
     n = b + c
-    if n == 0:
-        return 1.0
     k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / float(2**n)
-    return float(min(1.0, 2 * tail))
+    if 2 * k >= n:  # b == c: the most likely split, p = 1
+        return 1.0
+    if n > _EXACT_MAX_N:
+        from scipy.stats import binom
+
+        return float(min(1.0, 2.0 * float(binom.cdf(k, n, 0.5))))
+    term = tail = 1  # C(n, 0)
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    return min(1.0, (2 * tail) / (1 << n))
 
 
 def permutation_p_value(
@@ -107,16 +124,27 @@ class Comparison:
     test: str
 
 
+def is_zero_one(values: Floats) -> bool:
+    """True when every value is exactly 0 or 1 (pass/fail), the only data McNemar is for."""
+    return bool(np.isin(values, (0.0, 1.0)).all())
+
+
 def compare(model: str, vs: str, scorer: str, a: Values, b: Values, *, binary: bool) -> Comparison:
-    """Paired comparison of scores ``a`` (model) and ``b`` (baseline) on the same examples."""
+    """Paired comparison of scores ``a`` (model) and ``b`` (baseline) on the same examples.
+
+    McNemar's exact test when the scorer is pass/fail and every score is 0 or 1; otherwise (graded
+    scores, or pass/fail averaged over ``--n`` samples) the paired permutation test, so that no
+    score is rounded before testing.
+    """
     arr_a, arr_b = np.asarray(a, float), np.asarray(b, float)
     diff, lo, hi = paired_bootstrap_diff(arr_a, arr_b)
     wins = int((arr_a > arr_b).sum())
     losses = int((arr_a < arr_b).sum())
     ties = len(arr_a) - wins - losses
-    if binary:
-        p, test = mcnemar_exact(int(((arr_a >= 0.5) & (arr_b < 0.5)).sum()),
-                                int(((arr_a < 0.5) & (arr_b >= 0.5)).sum())), "mcnemar_exact"  # fmt: skip
+    if binary and is_zero_one(arr_a) and is_zero_one(arr_b):
+        only_a = int(((arr_a == 1) & (arr_b == 0)).sum())
+        only_b = int(((arr_a == 0) & (arr_b == 1)).sum())
+        p, test = mcnemar_exact(only_a, only_b), "mcnemar_exact"
     else:
         p, test = permutation_p_value(arr_a, arr_b), "paired_permutation"
     return Comparison(model, vs, scorer, diff, (lo, hi), p, wins, ties, losses, test)
