@@ -22,7 +22,8 @@ DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 DEFAULT_EPOCHS = 3
 MIN_TRAINED_EXAMPLES = 100
 MAX_TRAINED_EXAMPLES = 25_000
-MIN_EPOCHS, MAX_EPOCHS = 1, 25
+MIN_EPOCHS, MAX_EPOCHS = 1, 25  # the range OpenAI's "auto" rule picks from
+MAX_N_EPOCHS = 50  # the most epochs a job may ask for
 BATCH_DISCOUNT = 0.5
 
 
@@ -176,11 +177,11 @@ def resolve_epochs(n_examples: int, n_epochs: int | str = "auto") -> int:
         except (TypeError, ValueError):
             raise UsageError(
                 f"n_epochs must be 'auto' or an integer, got {n_epochs!r}",
-                tip=f"use a whole number from {MIN_EPOCHS} to {MAX_EPOCHS}",
+                tip=f"use a whole number from {MIN_EPOCHS} to {MAX_N_EPOCHS}",
             ) from None
-        if not MIN_EPOCHS <= value <= MAX_EPOCHS:
+        if not MIN_EPOCHS <= value <= MAX_N_EPOCHS:
             raise UsageError(
-                f"n_epochs must be between {MIN_EPOCHS} and {MAX_EPOCHS}, got {value}",
+                f"n_epochs must be between {MIN_EPOCHS} and {MAX_N_EPOCHS}, got {value}",
                 tip="use 'auto' to let the service choose",
             )
         return value

@@ -91,7 +91,7 @@ def test_train_flags_out_of_range_are_refused_before_any_request(
 def test_the_limits_themselves_and_auto_are_accepted(
     seen: list[str], data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flags = ["--n-epochs", "2", "--batch-size", "256", "--learning-rate-multiplier", "auto",
+    flags = ["--n-epochs", "50", "--batch-size", "256", "--learning-rate-multiplier", "auto",
              "--seed", str(2**31 - 1), "--suffix", "x" * 64, "--budget-usd", "0.5"]  # fmt: skip
     assert main(["train", "--training-file", str(data), "--yes", "--no-wait", *flags]) == 0
     assert "POST /v1/fine_tuning/jobs" in seen
