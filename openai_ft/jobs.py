@@ -190,10 +190,11 @@ class _Job:
     def create_kwargs(
         self, run_id: str, digest: str, train_id: str, valid_id: str | None
     ) -> dict[str, Any]:
-        """The body of ``fine_tuning.jobs.create``."""
+        """The body of ``fine_tuning.jobs.create`` (``2.0`` epochs sent as ``2``)."""
+        hp = {k: _number(v) for k, v in self.hp.items()}
         body: dict[str, Any] = {
             "type": self.method,
-            self.method: {"hyperparameters": self.hp} if self.hp else {},
+            self.method: {"hyperparameters": hp} if hp else {},
         }
         kwargs: dict[str, Any] = {
             "model": self.model, "training_file": train_id, "method": body,

@@ -7,6 +7,7 @@ from typing import Any
 
 from openai_ft.local.app import Service, list_body, paginate_args
 from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.hyperparams import check_job_options
 
 ORG = "local"
 BASE_MODELS = (
@@ -24,12 +25,6 @@ ALIASES = {
     "gpt-4.1-nano": BASE_MODELS[4],
 }
 TERMINAL = ("succeeded", "failed", "cancelled")
-METHODS = ("supervised", "dpo")
-_HP_KEYS = {
-    "supervised": ("n_epochs", "batch_size", "learning_rate_multiplier"),
-    "dpo": ("n_epochs", "batch_size", "learning_rate_multiplier", "beta"),
-}
-_SUFFIX = re.compile(r"^[A-Za-z0-9_\-.]{0,64}$")
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:
@@ -153,48 +148,67 @@ def _file_param(svc: Service, body: dict[str, Any], name: str, required: bool) -
     return file_id
 
 
-def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The method type and the requested hyperparameters (``auto`` where unset)."""
-    method = body.get("method")
-    legacy = body.get("hyperparameters")
-    if method is None:
-        kind, requested = "supervised", legacy or {}
-    else:
-        if not isinstance(method, dict) or method.get("type") not in METHODS:
-            raise ApiError(
-                400,
-                "Invalid 'method.type': expected 'supervised' or 'dpo'.",
-                param="method.type",
-                code="invalid_value",
-            )
-        kind = method["type"]
-        requested = (method.get(kind) or {}).get("hyperparameters") or legacy or {}
-    if not isinstance(requested, dict):
-        raise ApiError(400, "Invalid hyperparameters: expected an object.", param="hyperparameters")
-    out: dict[str, Any] = {}
-    for key in _HP_KEYS[kind]:
-        value = requested.get(key, "auto")
-        ok = value == "auto" or (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+def _check_metadata(metadata: Any) -> dict[str, str] | None:
+    """``metadata``: up to 16 pairs, keys up to 64 characters, values up to 512, all strings."""
+    if metadata is None:
+        return None
+    if (
+        not isinstance(metadata, dict)
+        or len(metadata) > 16
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+            for k, v in metadata.items()
         )
-        if key in ("n_epochs", "batch_size") and value != "auto":
-            ok = ok and isinstance(value, int) and value <= (50 if key == "n_epochs" else 256)
-        if not ok:
-            raise ApiError(
-                400,
-                f"Invalid hyperparameter '{key}': {value!r}; use 'auto' or a positive number.",
-                param=f"hyperparameters.{key}",
-                code="invalid_value",
-            )
-        out[key] = value
-    unknown = set(requested) - set(_HP_KEYS[kind])
-    if unknown:
+    ):
         raise ApiError(
             400,
-            f"Unknown hyperparameter(s) for {kind}: {', '.join(sorted(unknown))}.",
-            param="hyperparameters",
+            "Invalid 'metadata': up to 16 string keys (64 characters at most) with string values "
+            "(512 characters at most).",
+            param="metadata",
+            code="invalid_value",
         )
-    return kind, out
+    return metadata
+
+
+def _wandb_problem(entry: Any) -> str | None:
+    """What is wrong with one ``integrations`` entry, or None for a well-formed wandb entry."""
+    if not isinstance(entry, dict) or entry.get("type") != "wandb":
+        return "expected {'type': 'wandb', 'wandb': {...}}"
+    wandb = entry.get("wandb")
+    if not isinstance(wandb, dict) or not isinstance(wandb.get("project"), str):
+        return "'wandb' needs a string 'project'"
+    for key in ("name", "entity"):
+        if wandb.get(key) is not None and not isinstance(wandb[key], str):
+            return f"'wandb.{key}' must be a string or null"
+    tags = wandb.get("tags")
+    if tags is not None and (
+        not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+    ):
+        return "'wandb.tags' must be a list of strings"
+    return None
+
+
+def _check_integrations(integrations: Any) -> list[Any] | None:
+    """``integrations``: null or a list of well-formed wandb entries."""
+    if integrations is None:
+        return None
+    if not isinstance(integrations, list):
+        raise ApiError(
+            400,
+            "Invalid 'integrations': expected a list.",
+            param="integrations",
+            code="invalid_value",
+        )
+    for i, entry in enumerate(integrations):
+        problem = _wandb_problem(entry)
+        if problem is not None:
+            raise ApiError(
+                400,
+                f"Invalid 'integrations[{i}]': {problem}.",
+                param=f"integrations[{i}]",
+                code="invalid_value",
+            )
+    return integrations
 
 
 def create_job(svc: Service, req: Request) -> Response:
@@ -209,42 +223,13 @@ def create_job(svc: Service, req: Request) -> Response:
     )
     training = _file_param(svc, body, "training_file", True)
     validation = _file_param(svc, body, "validation_file", False)
-    kind, hps = _method(body)
-    suffix = body.get("suffix")
-    if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
-        raise ApiError(
-            400,
-            "Invalid 'suffix': up to 64 letters, digits, '-', '_' or '.'.",
-            param="suffix",
-            code="invalid_value",
-        )
-    seed = body.get("seed")
+    options = check_job_options(body)
+    kind, hps, suffix = options.method, options.hyperparameters, options.suffix
+    seed = options.seed
     if seed is None:
         seed = int.from_bytes(new_id("", 8).encode()[:4], "big") % 2**31
-    elif not isinstance(seed, int) or isinstance(seed, bool):
-        raise ApiError(
-            400, "Invalid 'seed': expected an integer.", param="seed", code="invalid_value"
-        )
-    metadata = body.get("metadata")
-    if metadata is not None and (
-        not isinstance(metadata, dict)
-        or len(metadata) > 16
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
-    ):
-        raise ApiError(
-            400,
-            "Invalid 'metadata': up to 16 string keys with string values.",
-            param="metadata",
-            code="invalid_value",
-        )
-    integrations = body.get("integrations")
-    if integrations is not None and not isinstance(integrations, list):
-        raise ApiError(
-            400,
-            "Invalid 'integrations': expected a list.",
-            param="integrations",
-            code="invalid_value",
-        )
+    metadata = _check_metadata(body.get("metadata"))
+    integrations = _check_integrations(body.get("integrations"))
     job_id = new_id("ftjob-")
     job = {
         "id": job_id,
@@ -311,12 +296,12 @@ def get_job(svc: Service, job_id: str) -> dict[str, Any]:
 
 def list_jobs(svc: Service, req: Request) -> Response:
     """GET /v1/fine_tuning/jobs (newest first, ``metadata[k]=v`` filters)."""
-    where = {}
+    metadata = {}
     for key, value in req.query:
-        m = re.fullmatch(r"metadata\[(.+)\]", key)
+        m = re.fullmatch(r"metadata\[(.+)\]", key, re.S)
         if m:
-            where['$.metadata."' + m.group(1).replace('"', '\\"') + '"'] = value
-    items, more = svc.state.page("job", where=where, **paginate_args(req))
+            metadata[m.group(1)] = value
+    items, more = svc.state.page("job", metadata=metadata, **paginate_args(req))
     return Response.json({"object": "list", "data": [public(j) for j in items], "has_more": more})
 
 
