@@ -23,6 +23,7 @@ from openai_ft.errors import UsageError
 from openai_ft.local.engine_base import GENERIC_REPLY, base_complete
 from openai_ft.local.engine_model import Completion, TrainedModel
 from openai_ft.local.engine_train import Hyperparameters, StepMetrics, train_model
+from openai_ft.local.hyperparams import OPENAI_HYPERPARAMETERS
 
 __all__ = [
     "GENERIC_REPLY",
@@ -39,21 +40,19 @@ __all__ = [
 DEFAULT_BETA = 0.1
 
 
-def _number(requested: dict[str, Any], name: str, kind: type, low: float, high: float) -> Any:
+def _number(requested: dict[str, Any], name: str, method: str) -> Any:
+    """The requested value, None for "auto"; the ranges are the job-create check's, so a job the
+    service accepted never fails here."""
     value = requested.get(name, "auto")
     if value is None or value == "auto":
         return None
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or isinstance(value, bool) or not low <= number <= high:
+    allowed = OPENAI_HYPERPARAMETERS.methods[method][name]
+    if not allowed.accepts(value):
         raise UsageError(
-            f"hyperparameter {name} must be 'auto' or a number from {low:g} to {high:g}, "
-            f"got {value!r}",
+            f"hyperparameter {name} must be 'auto' or {allowed.describe()}, got {value!r}",
             tip=f"omit {name} to let the service choose",
         )
-    return number
+    return value
 
 
 class Engine(ABC):
@@ -98,14 +97,14 @@ class NGramEngine(Engine):
         self, n_train: int, method: str, requested: dict[str, Any]
     ) -> Hyperparameters:
         """Fill "auto": OpenAI's epochs rule, batch ~0.2% of the data (8..256), lr x1, beta 0.1."""
-        epochs = requested.get("n_epochs", "auto")
-        n_epochs = resolve_epochs(n_train, "auto" if epochs is None else epochs)
-        batch = _number(requested, "batch_size", int, 1, 256)
+        epochs = _number(requested, "n_epochs", method)
+        n_epochs = resolve_epochs(n_train) if epochs is None else int(epochs)
+        batch = _number(requested, "batch_size", method)
         if batch is None:
             batch = max(8, min(256, 2 ** round(math.log2(max(0.002 * n_train, 1.0)))))
             batch = max(1, min(batch, n_train))
-        lr = _number(requested, "learning_rate_multiplier", float, 1e-6, 100.0)
-        beta = _number(requested, "beta", float, 1e-6, 100.0)
+        lr = _number(requested, "learning_rate_multiplier", method)
+        beta = _number(requested, "beta", method) if method == "dpo" else None
         if method == "dpo" and beta is None:
             beta = DEFAULT_BETA
         return Hyperparameters(n_epochs, int(batch), 1.0 if lr is None else float(lr), beta)

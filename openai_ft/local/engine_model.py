@@ -166,7 +166,8 @@ class TrainedModel:
                 mask = np.zeros_like(probs)
                 mask[order[:cut]] = 1.0
                 probs = probs * mask / float((probs * mask).sum())
-            rng = np.random.default_rng(seed)
+            # chat seeds are any int64; numpy takes non-negative seeds only
+            rng = np.random.default_rng(None if seed is None else seed % 2**64)
             choices = [int(c) for c in rng.choice(len(probs), size=n, p=probs)]
         alternatives: list[tuple[str, float]] = []
         if top_logprobs > 0:

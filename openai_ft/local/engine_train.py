@@ -38,6 +38,9 @@ Float = npt.NDArray[np.float64]
 BASE_LR = {"classifier": 0.02, "retrieval": 0.01}
 VALID_EVALS_PER_RUN = 25
 _B1, _B2, _EPS = 0.9, 0.999, 1e-8
+# An Adam step moves a weight by about lr; above this the float32 weights overflow to inf/NaN
+# within a run. The spec bounds learning_rate_multiplier only below: larger ones train at this.
+MAX_STEP = 2.0  # = the most the engine accepted before (multiplier 100 x 0.02)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class _Adam:
     """Adam with lazy (row-sparse) updates: only the feature rows a batch touches move."""
 
     def __init__(self, arrays: dict[str, npt.NDArray[Any]], names: tuple[str, ...], lr: float):
-        self.lr = lr
+        self.lr = min(lr, MAX_STEP)
         self.t = 0
         self.m = {k: np.zeros_like(arrays[k], dtype=np.float64) for k in names}
         self.v = {k: np.zeros_like(arrays[k], dtype=np.float64) for k in names}

@@ -149,8 +149,13 @@ class State:
         after: str | None = None,
         order: str = "desc",
         where: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> tuple[list[JSON], bool]:
-        """One page of objects of a kind (newest first for ``desc``) and whether more follow."""
+        """One page of objects of a kind (newest first for ``desc``) and whether more follow.
+
+        ``where`` maps JSON paths to values; ``metadata`` maps keys of the body's ``metadata`` to
+        values (any key: json_each compares decoded keys, where a path cannot hold quotes).
+        """
         sql = "SELECT body FROM objects WHERE kind = ?"
         args: list[Any] = [kind]
         if parent is not None:
@@ -159,6 +164,12 @@ class State:
         for path, value in (where or {}).items():
             sql += " AND json_extract(body, ?) = ?"
             args += [path, value]
+        for key, value in (metadata or {}).items():
+            sql += (
+                " AND EXISTS (SELECT 1 FROM json_each(body, '$.metadata')"
+                " WHERE json_each.key = ? AND json_each.value = ?)"
+            )
+            args += [key, value]
         desc = order != "asc"
         if after:
             row = self._conn().execute("SELECT seq FROM objects WHERE id = ?", (after,)).fetchone()
