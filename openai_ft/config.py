@@ -67,5 +67,19 @@ def load_run_config(path: str | Path | None) -> dict[str, Any]:
         raise UsageError(
             f"{p}: run config not found", tip="check the path given to --config"
         ) from None
+    except IsADirectoryError:
+        raise UsageError(
+            f"{p}: is a directory, not a run config", tip="give --config the path of a .toml file"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{p}: not a TOML file (byte {exc.start + 1} is not UTF-8 text)",
+            tip="give --config a TOML run config (UTF-8 text)",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{p}: not valid TOML: {exc}", tip="fix the run config file") from None
+    except OSError as exc:
+        raise UsageError(
+            f"{p}: cannot read the run config: {exc.strerror or exc}",
+            tip="check the path given to --config",
+        ) from None
