@@ -311,6 +311,11 @@ def answer(svc: Service, body: dict[str, Any]) -> Response:
             code="invalid_value",
         )
     stops = _stops(body)
+    from openai_ft.local.engines import chat as engine_chat
+
+    hooked = engine_chat(svc, model, body)  # an open-weight (hf) model generates for real
+    if hooked is not None:
+        return hooked
     comps = _generate(svc, model, messages, n, temperature, top_p, seed, top_n)
     choices, completion_tokens = [], 0
     for i, comp in enumerate(comps):

@@ -7,6 +7,7 @@ from typing import Any
 
 from openai_ft.local.app import Service, list_body, paginate_args
 from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.engines import hf_alias, hf_base_models, job_spec
 from openai_ft.local.hyperparams import check_job_options
 
 ORG = "local"
@@ -61,6 +62,7 @@ def _base_model_obj(name: str) -> dict[str, Any]:
 def list_models(svc: Service, req: Request) -> Response:
     """GET /v1/models: base snapshots, their aliases and our fine-tuned models."""
     data = [_base_model_obj(m) for m in (*BASE_MODELS, *ALIASES)]
+    data += hf_base_models(svc)
     data += [public(m) for m in svc.state.all("model") if not m.get("x_checkpoint")]
     return Response.json({"object": "list", "data": data})
 
@@ -69,6 +71,9 @@ def retrieve_model(svc: Service, req: Request, model: str) -> Response:
     """GET /v1/models/{id}."""
     if model in BASE_MODELS or model in ALIASES:
         return Response.json(_base_model_obj(model))
+    hf_base = [m for m in hf_base_models(svc) if m["id"] == model]
+    if hf_base:
+        return Response.json(hf_base[0])
     obj = svc.state.get("model", model)
     if obj is None:
         raise not_found("model", model, "model")
@@ -77,7 +82,7 @@ def retrieve_model(svc: Service, req: Request, model: str) -> Response:
 
 def delete_model(svc: Service, req: Request, model: str) -> Response:
     """DELETE /v1/models/{id} (fine-tuned models only)."""
-    if model in BASE_MODELS or model in ALIASES:
+    if model in BASE_MODELS or model in ALIASES or hf_alias(svc, model) == model:
         raise ApiError(
             403,
             f"You cannot delete the base model '{model}'; only fine-tuned models can be deleted.",
@@ -94,7 +99,9 @@ def delete_model(svc: Service, req: Request, model: str) -> Response:
 
 def model_exists(svc: Service, model: str) -> bool:
     """True for a base model, an alias, or one of our fine-tuned/checkpoint models."""
-    return model in BASE_MODELS or model in ALIASES or svc.state.get("model", model) is not None
+    if model in BASE_MODELS or model in ALIASES or svc.state.get("model", model) is not None:
+        return True
+    return hf_alias(svc, model) is not None
 
 
 def require_model(svc: Service, body: dict[str, Any], status: int, message: str, code: str) -> str:
@@ -223,7 +230,7 @@ def create_job(svc: Service, req: Request) -> Response:
     )
     training = _file_param(svc, body, "training_file", True)
     validation = _file_param(svc, body, "validation_file", False)
-    options = check_job_options(body)
+    options = check_job_options(body, job_spec(svc, model))
     kind, hps, suffix = options.method, options.hyperparameters, options.suffix
     seed = options.seed
     if seed is None:

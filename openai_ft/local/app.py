@@ -93,9 +93,9 @@ class Service:
         obj = self.state.get("model", model_id)
         if obj is None:
             return None
-        from openai_ft.local.engine import TrainedModel
+        from openai_ft.local.engines import load_trained
 
-        model = TrainedModel.from_bytes(self.state.read_blob(obj["x_blob"]))
+        model = load_trained(self.state.read_blob(obj["x_blob"]))
         with self._models_lock:
             if len(self._models) > 32:
                 self._models.clear()

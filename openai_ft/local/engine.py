@@ -70,6 +70,23 @@ class Engine(ABC):
         """Optimisation steps of a run: epochs x batches per epoch."""
         return hp.n_epochs * math.ceil(n_train / hp.batch_size)
 
+    def report_hyperparameters(self, hp: Hyperparameters, method: str) -> dict[str, Any]:
+        """The resolved values a job shows: OpenAI's keys (``beta`` for DPO only)."""
+        out: dict[str, Any] = {
+            "n_epochs": hp.n_epochs,
+            "batch_size": hp.batch_size,
+            "learning_rate_multiplier": hp.learning_rate_multiplier,
+        }
+        if method == "dpo":
+            out["beta"] = hp.beta
+        return out
+
+    def hyperparameters_from(self, raw: dict[str, Any]) -> Hyperparameters:
+        """The hyperparameters back from what :meth:`report_hyperparameters` stored on the job."""
+        return Hyperparameters(
+            raw["n_epochs"], raw["batch_size"], raw["learning_rate_multiplier"], raw.get("beta")
+        )
+
     @abstractmethod
     def train(
         self,
@@ -138,11 +155,24 @@ class NGramEngine(Engine):
         )
 
 
-_ENGINES: dict[str, Callable[[], Engine]] = {"ngram": NGramEngine}
+def _hf_default() -> Engine:
+    from openai_ft.local.engines import require_hf
+
+    require_hf()
+    from openai_ft.local.engines.hf.engine import HFServiceEngine
+
+    return HFServiceEngine()
 
 
-def get_engine(name: str = "ngram") -> Engine:
-    """The engine called ``name`` (only "ngram" today)."""
+_ENGINES: dict[str, Callable[[], Engine]] = {"ngram": NGramEngine, "hf": _hf_default}
+
+
+def get_engine(name: str | None = None) -> Engine:
+    """The engine called ``name`` ("ngram" or "hf"; default ``$OPENAI_FT_ENGINE`` or "ngram")."""
+    if name is None:
+        from openai_ft.local.engines import default_engine_name
+
+        name = default_engine_name()
     factory = _ENGINES.get(name)
     if factory is None:
         raise UsageError(

@@ -139,17 +139,12 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
             return False
         if param == "training_file":
             n_train, trained_tokens = report.examples, report.tokens.total
-    hp = svc.engine.resolve_hyperparameters(
-        n_train, method, job["method"][method]["hyperparameters"]
-    )
-    total = svc.engine.total_steps(n_train, hp)
-    resolved: dict[str, Any] = {
-        "n_epochs": hp.n_epochs,
-        "batch_size": hp.batch_size,
-        "learning_rate_multiplier": hp.learning_rate_multiplier,
-    }
-    if method == "dpo":
-        resolved["beta"] = hp.beta
+    from openai_ft.local.engines import engine_for
+
+    engine = engine_for(svc, job["model"], job_id)
+    hp = engine.resolve_hyperparameters(n_train, method, job["method"][method]["hyperparameters"])
+    total = engine.total_steps(n_train, hp)
+    resolved = engine.report_hyperparameters(hp, method)
 
     def queued(j: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -168,18 +163,15 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
 
 
 def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[], bool]) -> None:
-    from openai_ft.local.engine import Hyperparameters, StepMetrics, TrainedModel
+    from openai_ft.local.engine import StepMetrics, TrainedModel
 
     job_id, method = job["id"], job["method"]["type"]
     total: int = job["x_total_steps"]
     last_step: int = job["x_last_step"]
-    hp_raw = job["method"][method]["hyperparameters"]
-    hp = Hyperparameters(
-        hp_raw["n_epochs"],
-        hp_raw["batch_size"],
-        hp_raw["learning_rate_multiplier"],
-        hp_raw.get("beta"),
-    )
+    from openai_ft.local.engines import engine_for
+
+    engine = engine_for(svc, job["model"], job_id)
+    hp = engine.hyperparameters_from(job["method"][method]["hyperparameters"])
     train = read_jsonl(svc.state.read_blob(job["training_file"]))
     valid = (
         read_jsonl(svc.state.read_blob(job["validation_file"])) if job["validation_file"] else None
@@ -232,7 +224,7 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
         current = svc.state.get("job", job_id)
         return current is None or current["status"] != "running"
 
-    model = svc.engine.train(
+    model = engine.train(
         train,
         valid,
         hp,
@@ -245,7 +237,9 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
         start_step=last_step,
     )
     current = svc.state.get("job", job_id)
-    if current is None or current["status"] != "running" or current["x_last_step"] < total:
+    if current is None or current["status"] != "running":
+        return
+    if current["x_last_step"] < total and not getattr(engine, "stopped_early_at", None):
         return
     _finish(svc, current, ft_name, model)
 
@@ -289,6 +283,7 @@ def _store_model(svc: Service, model_id: str, job_id: str, model: Any, checkpoin
             "x_blob": blob,
             "x_job": job_id,
             "x_checkpoint": checkpoint,
+            "x_engine": getattr(model, "engine", "ngram"),
         },
     )
 

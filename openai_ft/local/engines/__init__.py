@@ -1,0 +1,140 @@
+"""Engines beyond the built-in n-gram one, and the service's few hooks into them.
+
+The service asks, for a model id, which engine serves it: a base model registered for the ``hf``
+engine (see :mod:`openai_ft.local.engines.hf.registry`), or a ``ft:`` model trained from one, is
+the ``hf`` engine's; everything else is the service's default engine. Nothing here imports torch:
+a service that never meets an ``hf`` model never loads it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import TYPE_CHECKING, Any
+
+from openai_ft.errors import UsageError
+
+if TYPE_CHECKING:
+    from openai_ft.local.app import Service
+    from openai_ft.local.core import Response
+    from openai_ft.local.engine import Engine
+    from openai_ft.local.hyperparams import HyperparameterSpec
+
+HF_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")
+INSTALL_HF = "pip install 'openai-ft[hf]'"
+ENGINE_ENV = "OPENAI_FT_ENGINE"
+
+
+def require_hf() -> None:
+    """Raise one usage error naming the install command when the ``hf`` extra is missing."""
+    missing = [p for p in HF_PACKAGES if importlib.util.find_spec(p) is None]
+    if missing:
+        raise UsageError(
+            f"the hf engine needs {', '.join(missing)}, which is not installed",
+            tip=f"install the extra: {INSTALL_HF} (or `make install-hf`)",
+        )
+
+
+def default_engine_name() -> str:
+    """The engine a service uses for models no engine claims: ``$OPENAI_FT_ENGINE`` or ngram."""
+    return os.environ.get(ENGINE_ENV, "").strip() or "ngram"
+
+
+def hf_alias(svc: Service, model: str) -> str | None:
+    """The registered hf base alias behind ``model`` (a base alias or an ``ft:`` id), or None."""
+    from openai_ft.local.engines.hf.registry import lookup
+
+    if model.startswith("ft:"):
+        obj = svc.state.get("model", model)
+        if obj is None or obj.get("x_engine") != "hf":
+            return None
+        return str(model.split(":")[1])
+    return model if lookup(svc.state.root, model) is not None else None
+
+
+def hf_base_models(svc: Service) -> list[dict[str, Any]]:
+    """``GET /v1/models`` entries of the registered hf base models."""
+    from openai_ft.local.engines.hf.registry import registered
+
+    return [
+        {"id": alias, "object": "model", "created": 1700000000, "owned_by": "system"}
+        for alias in sorted(registered(svc.state.root))
+    ]
+
+
+def engine_for(svc: Service, model: str, job_id: str | None = None) -> Engine:
+    """The engine that trains ``model`` (a job's work folder under the service for hf)."""
+    alias = hf_alias(svc, model)
+    if alias is None:
+        return svc.engine
+    require_hf()
+    from openai_ft.local.engines.hf.engine import HFEngine
+    from openai_ft.local.engines.hf.registry import lookup
+
+    base = lookup(svc.state.root, alias)
+    if base is None:
+        raise UsageError(f"base model {alias!r} is no longer registered for the hf engine")
+    work = svc.state.root / "hf_work" / job_id if job_id else None
+    return HFEngine(alias, base.path(), work)
+
+
+def job_spec(svc: Service, model: str) -> HyperparameterSpec:
+    """The hyperparameters a job on ``model`` may set (OpenAI's, plus the hf engine's).
+
+    A service whose engine is ``hf`` refuses (400) a model that is not a registered hf model.
+    """
+    from openai_ft.local.hyperparams import OPENAI_HYPERPARAMETERS
+
+    if hf_alias(svc, model) is None:
+        if svc.engine.name == "hf":
+            from openai_ft.local.core import ApiError
+
+            raise ApiError(
+                400,
+                f"Model {model} is not a registered open-weight model; this service trains "
+                "those only (register it in hf_models.toml or OPENAI_FT_HF_MODELS).",
+                param="model",
+                code="model_not_available",
+            )
+        return OPENAI_HYPERPARAMETERS
+    from openai_ft.local.engines.hf.hparams import HF_HYPERPARAMETERS
+
+    return HF_HYPERPARAMETERS
+
+
+def load_trained(data: bytes) -> Any:
+    """A stored model of any engine, from its blob."""
+    from openai_ft.local.engines.hf.model import MAGIC
+
+    if data.startswith(MAGIC):
+        require_hf()
+        from openai_ft.local.engines.hf.model import HFModel
+
+        return HFModel.from_bytes(data)
+    from openai_ft.local.engine import TrainedModel
+
+    return TrainedModel.from_bytes(data)
+
+
+def chat(svc: Service, model: str, body: dict[str, Any]) -> Response | None:
+    """The answer of an hf model to a chat request, or None when ``model`` is not one."""
+    if hf_alias(svc, model) is None:
+        return None
+    require_hf()
+    from openai_ft.local.engines.hf.chat import answer
+
+    return answer(svc, model, body)
+
+
+__all__ = [
+    "ENGINE_ENV",
+    "INSTALL_HF",
+    "chat",
+    "default_engine_name",
+    "engine_for",
+    "hf_alias",
+    "hf_base_models",
+    "job_spec",
+    "load_trained",
+    "require_hf",
+]
