@@ -94,6 +94,7 @@ def serve_cmd(
 ) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
+    from openai_ft.local.launch import detach_from_env
     from openai_ft.local.server import LocalServer
 
     rules = None
@@ -117,6 +118,7 @@ def serve_cmd(
             max_file_bytes=int(max_file_mb * 2**20),
             api_key=api_key,
             seed=seed,
+            detach=detach_from_env(),  # each job trains in a process of its own
         )
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(

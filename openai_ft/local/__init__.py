@@ -4,7 +4,9 @@
     client = openai.OpenAI(api_key="local", base_url="http://localhost/v1",
                            http_client=httpx2.Client(transport=svc.transport()))
 
-The same core answers the in-process transports and ``openai-ft serve``.
+The same core answers the in-process transports and ``openai-ft serve``. Jobs train either in
+this process (a background thread, or ``run_jobs`` called by a test) or, with ``detach=True`` (the
+CLI and ``serve``), each in a job process of its own that outlives the command that started it.
 """
 
 from __future__ import annotations
@@ -20,13 +22,20 @@ from openai_ft.local.faults import Fault, FaultRule, FaultScript, RandomFaults, 
 if TYPE_CHECKING:
     from openai_ft.local.app import Service
     from openai_ft.local.engine import Engine
+    from openai_ft.local.launch import Launcher
     from openai_ft.local.transport import AsyncLocalTransport, LocalTransport
 
 DEMO_SPEED = 0.02  # seconds of wall time per training step: a demo job finishes in seconds
+SCAN_EVERY = 2.0  # seconds between looks for runnable jobs that no process holds (detach mode)
 
 
 class LocalService:
-    """One local service over a state folder, with an optional background worker for jobs."""
+    """One local service over a state folder, with an optional background worker for jobs.
+
+    ``detach=True``: jobs never train in this process; each runs in a job process of its own
+    (:mod:`openai_ft.local.launch`), started when it is created or resumed, or when the worker
+    finds it runnable with no live process (one that died is replaced).
+    """
 
     def __init__(
         self,
@@ -45,6 +54,7 @@ class LocalService:
         seed: int = 0,
         engine: Engine | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        detach: bool = False,
     ) -> None:
         from openai_ft.config import state_dir
         from openai_ft.local.app import Service, Settings
@@ -70,6 +80,11 @@ class LocalService:
         self._sleep = sleep
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.launcher: Launcher | None = None
+        if detach:
+            from openai_ft.local.launch import Launcher
+
+            self.launcher = Launcher(self.service)
         if autostart:
             self.start()
 
@@ -96,10 +111,15 @@ class LocalService:
 
         run_pending(self.service, max_steps=max_steps, pace=lambda: True)
 
+    def start_job_processes(self) -> list[str]:
+        """Detach mode: start a process for each runnable job that has none; the ids started."""
+        return self.launcher.scan() if self.launcher is not None else []
+
     def start(self) -> None:
-        """Start the background worker (idempotent)."""
+        """Start the background worker (idempotent); in detach mode, first start missing job processes."""
         if self._thread is not None and self._thread.is_alive():
             return
+        self.start_job_processes()
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, name="openai-ft-local-worker", daemon=True
@@ -115,9 +135,14 @@ class LocalService:
     def _loop(self) -> None:
         from openai_ft.local.runner import run_pending
 
+        detach = self.launcher is not None
+        last_scan = time.monotonic()
         while not self._stop.is_set():
             try:
-                worked = run_pending(self.service, max_steps=None, pace=self._pace)
+                worked = run_pending(self.service, max_steps=None, pace=self._pace, jobs=not detach)
+                if detach and time.monotonic() - last_scan >= SCAN_EVERY:
+                    last_scan = time.monotonic()
+                    self.start_job_processes()
             except Exception:
                 worked = False
             if not worked:
@@ -131,6 +156,8 @@ class LocalService:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        if self.launcher is not None:
+            self.launcher.close()  # its job processes train on
         self.service.state.close()
 
     def __enter__(self) -> LocalService:

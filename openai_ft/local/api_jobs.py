@@ -7,6 +7,7 @@ from typing import Any
 
 from openai_ft.local.app import Service, list_body, paginate_args
 from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.launch import job_runnable
 from openai_ft.local.engines import hf_alias, hf_base_models, job_spec
 from openai_ft.local.hyperparams import check_job_options
 
@@ -264,7 +265,7 @@ def create_job(svc: Service, req: Request) -> Response:
     }
     svc.state.put("job", job)
     add_event(svc, job_id, f"Created fine-tuning job: {job_id}")
-    svc.wake.set()
+    job_runnable(svc, job_id)  # wakes the worker, or starts the job's own process
     return Response.json(public(job))
 
 
@@ -371,7 +372,7 @@ def resume_job(svc: Service, req: Request, job_id: str) -> Response:
         or job
     )
     add_event(svc, job_id, "Fine-tuning job resumed")
-    svc.wake.set()
+    job_runnable(svc, job_id)  # wakes the worker, or starts the job's own process
     return Response.json(public(job))
 
 

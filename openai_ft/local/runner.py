@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 
 from openai_ft.local.app import Service
@@ -10,15 +11,37 @@ from openai_ft.local.worker import Budget, fail_job, run_job, runnable_jobs
 HEARTBEAT_EVERY = 1.0
 
 
-def run_pending(svc: Service, *, max_steps: int | None, pace: Callable[[], bool]) -> bool:
-    """Run every job and batch we can lease; True if any work was done."""
+def run_one(
+    svc: Service,
+    job_id: str,
+    budget: Budget | None,
+    pace: Callable[[], bool],
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Advance one job whose lease we hold; a bug fails the job visibly instead of looping on it.
+
+    ``log`` receives the traceback of such a bug (a job process writes it to the job's log).
+    """
+    try:
+        run_job(svc, job_id, budget or Budget(None), pace)
+    except Exception as exc:
+        # As OpenAI's server_error does: the job ends failed, never retried in a loop.
+        if log is not None:
+            log(traceback.format_exc())
+        fail_job(svc, job_id, "server_error", f"internal error: {type(exc).__name__}: {exc}", None)
+
+
+def run_pending(
+    svc: Service, *, max_steps: int | None, pace: Callable[[], bool], jobs: bool = True
+) -> bool:
+    """Run every job (unless ``jobs`` is False) and batch we can lease; True if any work was done."""
     from openai_ft.local.api_batches import ACTIVE, run_batch
 
     budget = Budget(max_steps)
     worked = False
     stale = svc.settings.lease_stale_after
     last_beat = [svc.clock()]
-    for job in runnable_jobs(svc):
+    for job in runnable_jobs(svc) if jobs else ():
         if budget.exhausted:
             break
         if not svc.state.claim(job["id"], svc.owner, svc.clock(), stale):
@@ -34,13 +57,7 @@ def run_pending(svc: Service, *, max_steps: int | None, pace: Callable[[], bool]
             return pace()
 
         try:
-            run_job(svc, job_id, budget, paced)
-            worked = True
-        except Exception as exc:
-            # A bug must end the job visibly (as OpenAI's server_error does), never loop on it.
-            fail_job(
-                svc, job_id, "server_error", f"internal error: {type(exc).__name__}: {exc}", None
-            )
+            run_one(svc, job_id, budget, paced)
             worked = True
         finally:
             svc.state.release(job_id, svc.owner)

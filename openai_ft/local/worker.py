@@ -162,7 +162,20 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
     return True
 
 
-def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[], bool]) -> None:
+def follow_job(svc: Service, job_id: str, pace: Callable[[], bool]) -> None:
+    """Train a running job beside the process that holds its lease (ranks > 0), recording nothing."""
+    job = svc.state.get("job", job_id)
+    if job is not None and job["status"] == "running":
+        _train(svc, job, Budget(None), pace, record=False)
+
+
+def _train(
+    svc: Service,
+    job: dict[str, Any],
+    budget: Budget,
+    pace: Callable[[], bool],
+    record: bool = True,
+) -> None:
     from openai_ft.local.engine import StepMetrics, TrainedModel
 
     job_id, method = job["id"], job["method"]["type"]
@@ -178,12 +191,24 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
     )
     base = svc.load_model(job["model"]) if job["model"].startswith("ft:") else None
     ft_name = f"ft:{base_model_of(job['model'])}:{ORG}:{job['user_provided_suffix'] or ''}:{job_id.removeprefix('ftjob-')}"
-    _estimate(svc, job_id, total - last_step)
+    if record:
+        _estimate(svc, job_id, total - last_step)
     progress = {"step": last_step, "stopped": False}
 
     def on_step(m: StepMetrics) -> None:
         if m.step <= progress["step"]:
             return
+        if record and not _record_step(m):
+            progress["stopped"] = True  # another process took the job over and is ahead of us
+            return
+        progress["step"] = m.step
+        budget.spend()
+        if not pace():
+            progress["stopped"] = True
+        if record and m.step % 10 == 0:
+            _estimate(svc, job_id, total - m.step)
+
+    def _record_step(m: StepMetrics) -> bool:
         data: dict[str, Any] = {
             "step": m.step,
             "total_steps": m.total_steps,
@@ -201,18 +226,19 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
         if m.valid_loss is not None:
             message += f", validation loss={m.valid_loss:.4f}"
         # One transaction: a process killed between the two writes would otherwise leave a
-        # metrics event ahead of x_last_step, and its successor would record the step twice.
+        # metrics event ahead of x_last_step, and its successor would record the step twice;
+        # and a step some other process already recorded is not recorded again.
         with svc.state.tx():
+            current = svc.state.get("job", job_id)
+            if current is None or current["x_last_step"] >= m.step:
+                return False
             add_event(svc, job_id, message, kind="metrics", data=data)
             svc.state.mutate("job", job_id, lambda j: {**j, "x_last_step": m.step})
-        progress["step"] = m.step
-        budget.spend()
-        if not pace():
-            progress["stopped"] = True
-        if m.step % 10 == 0:
-            _estimate(svc, job_id, total - m.step)
+        return True
 
     def on_epoch_end(epoch: int, step: int, model: TrainedModel) -> None:
+        if not record:
+            return
         if any(c["step_number"] >= step for c in svc.state.all("checkpoint", parent=job_id)):
             return
         metrics = _metrics_at(svc, job_id, step)
@@ -237,7 +263,7 @@ def _train(svc: Service, job: dict[str, Any], budget: Budget, pace: Callable[[],
         start_step=last_step,
     )
     current = svc.state.get("job", job_id)
-    if current is None or current["status"] != "running":
+    if not record or current is None or current["status"] != "running":
         return
     if current["x_last_step"] < total and not getattr(engine, "stopped_early_at", None):
         return
@@ -365,4 +391,12 @@ def _finish(svc: Service, job: dict[str, Any], ft_name: str, model: Any) -> None
     add_event(svc, job_id, "The job has successfully completed")
 
 
-__all__ = ["TERMINAL", "Budget", "public", "result_csv", "run_job", "runnable_jobs"]
+__all__ = [
+    "TERMINAL",
+    "Budget",
+    "follow_job",
+    "public",
+    "result_csv",
+    "run_job",
+    "runnable_jobs",
+]
