@@ -9,6 +9,7 @@ stop strings and token limit, and reports each token as it is chosen (streaming)
 
 from __future__ import annotations
 
+import inspect
 import queue
 import secrets
 import threading
@@ -65,6 +66,9 @@ class Decoder:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches: list[int] = []  # rows per decode call, for tests and benchmarks
+        # transformers 5.x renamed the forward argument ``past_key_values`` to ``cache``.
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     def run(self, rows: list[Row]) -> None:
         """Decode ``rows`` (blocking), batched with whatever other threads submit meanwhile."""
@@ -112,10 +116,10 @@ class Decoder:
                     input_ids=ids,
                     attention_mask=mask,
                     position_ids=positions,
-                    past_key_values=past,
                     use_cache=True,
+                    **{self._cache_arg: past},
                 )
-                past = out.past_key_values
+                past = getattr(out, "cache", None) or out.past_key_values
                 logits = out.logits[:, -1, :].float().cpu()
                 chosen = [self._step(r, logits[i], gens[i]) for i, r in enumerate(rows)]
                 if all(r.done for r in rows):
