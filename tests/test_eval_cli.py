@@ -47,11 +47,11 @@ def test_eval_json_gate_and_report(
     assert set(summary) >= {"run", "models", "comparisons"}
     m = summary["models"][1]
     assert {"model", "examples", "answered", "failed", "scores", "cost_usd"} <= set(m)
-    assert set(m["scores"]["exact"]) == {"mean", "ci95"}
+    assert set(m["scores"]["exact"]) == {"mean", "ci95", "answered_mean"}
     assert {"model", "vs", "scorer", "diff", "ci95", "p_value"} <= set(summary["comparisons"][0])
-    # Equal models: --require-better fails the CI gate with exit 1; an impossible bar too.
+    # Equal models: --require-better fails the CI gate with exit 1; a bar outside 0-1 is a usage error.
     assert main([*args, "--require-better"]) == 1
-    assert main([*args, "--fail-under", "1.5"]) == 1
+    assert main([*args, "--fail-under", "1.5"]) == 2
     capsys.readouterr()
     out = tmp_path / "rep"
     assert main(["report", "latest", "--out", str(out)]) == 0

@@ -66,7 +66,9 @@ def test_help_documents_every_scorer_and_its_argument(capsys: pytest.CaptureFixt
 def test_run_config_eval_table_drives_the_run(
     write_jsonl: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_jsonl(rows(6))
+    examples = rows(7)
+    examples[6]["messages"][-1]["content"] = "escalate"  # a label no model answers: exact < 1
+    data = write_jsonl(examples)
     schema = tmp_path / "schema.json"
     schema.write_text('{"type": "string"}')
     cfg = tmp_path / "run.toml"
@@ -76,7 +78,7 @@ def test_run_config_eval_table_drives_the_run(
         f'models = ["{BASE}", "{OTHER}"]\n'
         f'scorers = ["exact", "numeric:0.5", "regex:^[a-z]+$", "json_field:a", '
         f'"json_schema:{schema}", "contains"]\n'
-        "temperature = 0\nseed = 5\nconcurrency = 2\nfail_under = 1.5\n"
+        "temperature = 0\nseed = 5\nconcurrency = 2\nfail_under = 0.9\nlimit = 7\n"
     )
     assert main(["eval", "--config", str(cfg), "--json"]) == 1  # fail_under from the config
     summary = json.loads(capsys.readouterr().out)

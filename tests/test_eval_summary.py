@@ -24,7 +24,7 @@ CASES = (
     + [("refund", "billing", "refund")] * 4
     + [("refund", "refund", "billing")] * 1
     + [("login", "login", "login")] * 2
-    + [("login", "login", None)]  # the fine-tuned model failed: not paired
+    + [("login", "login", None)]  # the fine-tuned model failed: it counts as wrong
 )
 
 
@@ -63,8 +63,9 @@ def test_per_label_breakdown_against_counted_values(summary: dict[str, Any]) -> 
     assert by["refund"]["support"] == 5 and by["refund"]["accuracy"] == 0.8
     assert by["refund"]["vs_accuracy"] == 0.2 and by["refund"]["diff"] == pytest.approx(0.6)
     assert by["refund"]["p_value"] == pytest.approx(mcnemar_exact(4, 1), abs=1e-6)
-    assert by["login"]["support"] == 2  # the failed example is not paired
-    assert by["login"]["diff"] == 0.0 and by["login"]["p_value"] == 1.0
+    assert by["login"]["support"] == 3  # the failed example counts, as wrong
+    assert by["login"]["accuracy"] == pytest.approx(2 / 3, abs=1e-6)
+    assert by["login"]["vs_accuracy"] == 1.0 and by["login"]["p_value"] == 1.0
 
 
 def test_breakdown_in_terminal_and_report(summary: dict[str, Any]) -> None:

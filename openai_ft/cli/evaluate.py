@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,16 @@ class Interrupted(OpenAIFTError):
     """Ctrl-C during a run (exit code 130, as for any interrupted command)."""
 
     exit_code = 130
+
+
+class Finite(click.FloatRange):
+    """A float range that refuses nan and inf (which pass every range comparison)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 def _local_service_options() -> dict[str, Any]:
@@ -38,12 +49,30 @@ def _local_service_options() -> dict[str, Any]:
     return opts
 
 
-def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool) -> str | None:
-    """Why the run fails the CI gate (the last model on the first scorer), or None when it passes."""
+def gate(
+    summary: dict[str, Any],
+    fail_under: float | None,
+    require_better: bool,
+    max_failures: int | None = None,
+) -> str | None:
+    """Why the run fails the CI gate (the last model on the first scorer), or None when it passes.
+
+    A gate (--fail-under, --require-better or --max-failures) also fails when a model has more
+    failed examples than --max-failures allows (0 unless given): a model that answered 10 of 100
+    prompts has not passed anything.
+    """
     models = summary["models"]
     target = models[-1]
     scorer = next(iter(target["scores"]))
     mean = target["scores"][scorer]["mean"]
+    if fail_under is not None or require_better or max_failures is not None:
+        allowed = max_failures or 0
+        for m in models:
+            if m["failed"] > allowed:
+                return (
+                    f"{m['model']}: {m['failed']} of {m['examples']} examples failed, more than"
+                    f" --max-failures {allowed} allows; fix the cause and rerun with --retry-errors"
+                )
     if fail_under is not None and (mean is None or mean < fail_under):
         return f"{target['model']} scored {mean} on {scorer}, under --fail-under {fail_under}"
     if require_better:
@@ -99,11 +128,12 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
     type=click.Path(dir_okay=False),
     help="TOML run config ([eval] table).",
 )
-@click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature (0-2).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N examples.")
+@click.option("--temperature", type=Finite(0, 2), help="Sampling temperature (0-2).")
 @click.option(
     "--max-completion-tokens", type=click.IntRange(min=1), help="Cap on each answer's tokens."
 )
-@click.option("--seed", type=int, help="Sampling seed (best-effort determinism).")
+@click.option("--seed", type=click.IntRange(min=0), help="Sampling seed (best-effort determinism).")
 @click.option(
     "--n", "n", type=click.IntRange(min=1), help="Samples per example (scores are averaged)."
 )
@@ -113,12 +143,8 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
     default=None,
     help="Requests in flight at once.  [default: 8]",
 )
-@click.option(
-    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute to stay under."
-)
-@click.option(
-    "--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute to stay under."
-)
+@click.option("--rpm", type=Finite(min=0, min_open=True), help="Requests per minute to stay under.")
+@click.option("--tpm", type=Finite(min=0, min_open=True), help="Tokens per minute to stay under.")
 @click.option("--retry-errors", is_flag=True, help="Send again the examples that failed before.")
 @click.option("--batch", is_flag=True, help="Use the Batch API (half price, slower).")
 @click.option(
@@ -126,7 +152,16 @@ def gate(summary: dict[str, Any], fail_under: float | None, require_better: bool
 )
 @click.option("--backend", help="local, openai or azure.")
 @click.option("--base-url", help="Any OpenAI-compatible server.")
-@click.option("--fail-under", type=float, help="Exit 1 when the last model scores below this.")
+@click.option(
+    "--fail-under",
+    type=Finite(0, 1),
+    help="Exit 1 when the last model scores below this (0-1; failed examples score 0).",
+)
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=0),
+    help="Failed examples a model may have before a gate fails.  [default: 0]",
+)
 @click.option(
     "--require-better", is_flag=True, help="Exit 1 unless the last model beats the first (CI > 0)."
 )
@@ -155,30 +190,18 @@ def eval_cmd(**kw: Any) -> int:
 
     \b
     Run config (--config run.toml), an [eval] table; flags override it:
-      data, models, scorers, checkpoints, temperature, max_completion_tokens, seed, n,
-      concurrency, rpm, tpm, retry_errors, batch, rubric, fail_under, require_better
+      data, models, scorers, checkpoints, limit, temperature, max_completion_tokens, seed, n,
+      concurrency, rpm, tpm, retry_errors, batch, rubric, fail_under, max_failures,
+      require_better
     (backend and base_url are read from the top level, as for train).
     """
     from openai_ft.config import load_run_config, resolve_backend
     from openai_ft.evaluate.api import evaluate_async
-    from openai_ft.evaluate.eval_config import eval_settings
     from openai_ft.evaluate.runner import RunOptions
 
     cfg = load_run_config(kw["config_path"])
-    ev = eval_settings(cfg, str(kw["config_path"]))
-    for key, value in ev.items():  # flags win over the run config
-        if key in kw and (kw[key] is None or kw[key] is False):
-            kw[key] = value
-    kw["job_id"] = kw["job_id"] or ev.get("checkpoints")
-    if not kw["data"]:
-        raise UsageError(
-            "no eval data given", tip="pass --data test.jsonl (or data = ... in the [eval] config)"
-        )
-    if kw["rubric"] and not Path(kw["rubric"]).is_file():
-        raise UsageError(f"{kw['rubric']}: rubric file not found", tip="check the rubric path")
+    models, scorers = _merge_run_config(kw, cfg)
     settings = resolve_backend(kw["backend"], kw["base_url"], cfg)
-    models = list(kw["models"]) or list(ev.get("models", []))
-    scorers = list(kw["scorers"]) or list(ev.get("scorers", ["exact"]))
     client = None
     if settings.backend == "local" and not settings.base_url:
         from openai_ft.client import local_service, make_async_client
@@ -197,7 +220,7 @@ def eval_cmd(**kw: Any) -> int:
                 evaluate_async(
                     kw["data"], models, scorers=scorers, settings=settings, client=client,
                     options=options, batch=kw["batch"], on_progress=update, checkpoints=kw["job_id"],
-                    **sampling, **extra,
+                    limit=kw["limit"], **sampling, **extra,
                 )
             )  # fmt: skip
     except KeyboardInterrupt:
@@ -211,11 +234,42 @@ def eval_cmd(**kw: Any) -> int:
     else:
         render_summary(summary)
     sys.stderr.write("".join(line + "\n" for line in closing_lines(summary)))
-    failure = gate(summary, kw["fail_under"], kw["require_better"]) or unanswered(summary)
+    failure = (
+        gate(summary, kw["fail_under"], kw["require_better"], kw["max_failures"])
+        or unanswered(summary)
+        or judge_unusable(summary)
+    )
     if failure:
         sys.stderr.write(f"FAIL {failure}\n")
         return 1
     return 0
+
+
+def _merge_run_config(kw: dict[str, Any], cfg: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Fill unset flags from the run config's [eval] table and refuse what cannot work, before
+    any request is sent; returns the models and scorers."""
+    from openai_ft.evaluate.eval_config import eval_settings
+
+    ev = eval_settings(cfg, str(kw["config_path"]))
+    for key, value in ev.items():  # flags win over the run config
+        if key in kw and (kw[key] is None or kw[key] is False):
+            kw[key] = value
+    kw["job_id"] = kw["job_id"] or ev.get("checkpoints")
+    if not kw["data"]:
+        raise UsageError(
+            "no eval data given", tip="pass --data test.jsonl (or data = ... in the [eval] config)"
+        )
+    if kw["rubric"] and not Path(kw["rubric"]).is_file():
+        raise UsageError(f"{kw['rubric']}: rubric file not found", tip="check the rubric path")
+    models = list(kw["models"]) or list(ev.get("models", []))
+    scorers = list(kw["scorers"]) or list(ev.get("scorers", ["exact"]))
+    if kw["require_better"] and len(dict.fromkeys(models)) < 2 and not kw["job_id"]:
+        raise UsageError(
+            "--require-better compares two models, but "
+            + (f"only {models[0]!r} was given" if models else "no model was given"),
+            tip="pass the baseline first and the fine-tuned model last: --model BASE --model FT",
+        )
+    return models, scorers
 
 
 def unanswered(summary: dict[str, Any]) -> str | None:
@@ -223,6 +277,17 @@ def unanswered(summary: dict[str, Any]) -> str | None:
     empty = [m["model"] for m in summary["models"] if m["examples"] and not m["answered"]]
     if empty:
         return f"no example was answered by {', '.join(empty)}"
+    return None
+
+
+def judge_unusable(summary: dict[str, Any]) -> str | None:
+    """Why the run failed when a judge scorer's replies all failed to parse into a score."""
+    for scorer, bad in summary.get("judge_unparsed", {}).items():
+        if bad["replies"] and bad["count"] == bad["replies"]:
+            return (
+                f"{scorer}: none of the {bad['replies']} judge replies gave a score, so"
+                " nothing was judged"
+            )
     return None
 
 
@@ -270,7 +335,10 @@ def report_cmd(run: str, out_dir: str | None, as_json: bool) -> int:
     if out_dir:
         from openai_ft.report import write_report
 
-        paths = write_report(run_id, frame, summary, Path(out_dir), config=config)
+        def warn(text: str) -> None:
+            sys.stderr.write(f"WARN {text}\n")
+
+        paths = write_report(run_id, frame, summary, Path(out_dir), config=config, on_warning=warn)
         for p in paths:
             sys.stderr.write(f"wrote {p}\n")
         html_path = next(p for p in paths if p.name == "report.html")

@@ -61,7 +61,8 @@ def live_progress(console: Any = None) -> Iterator[Any]:
 
 
 def render_summary(summary: dict[str, Any], console: Any = None) -> None:
-    """Tables per scorer (model, score, CI, diff, p-value, cost), confusion matrices, worst examples."""
+    """Tables per scorer (model, score with failures as 0, the answered-only score, CI, diff,
+    p-value, cost), confusion matrices, worst examples."""
     from rich.table import Table
 
     from openai_ft.console import stderr_console
@@ -74,6 +75,7 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
         for col in (
             "model",
             "score",
+            "answered-only",
             "95% CI",
             "diff vs first",
             "diff CI",
@@ -87,7 +89,8 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
             s = m["scores"][scorer]
             c = comps.get((m["model"], scorer))
             t.add_row(
-                m["model"], _fmt(s["mean"]), f"[{_fmt(s['ci95'][0])}, {_fmt(s['ci95'][1])}]",
+                m["model"], _fmt(s["mean"]), _fmt(s.get("answered_mean")),
+                f"[{_fmt(s['ci95'][0])}, {_fmt(s['ci95'][1])}]",
                 _fmt(c["diff"], 3) if c else "", f"[{_fmt(c['ci95'][0])}, {_fmt(c['ci95'][1])}]" if c else "",
                 format_p(c["p_value"]) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
                 str(m["failed"]), _fmt(m["cost_usd"], 4),

@@ -93,6 +93,7 @@ async def evaluate_async(
     run_id: str | None = None,
     save: bool = True,
     checkpoints: str | None = None,
+    limit: int | None = None,
 ) -> EvalResult:
     """Answer every example with every model, score, compare paired, and save the run.
 
@@ -100,8 +101,13 @@ async def evaluate_async(
     ``fn(prediction, reference) -> float | bool`` functions. Answers come from the ledger when
     present; only missing ones are sent. ``checkpoints=JOB`` adds the job's checkpoints and final
     model after ``models`` (baselines) and names the best of them in ``summary["best"]``.
+    ``limit=N`` evaluates only the first N examples.
     """
     examples = list(data) if not isinstance(data, str | Path) else load_examples(data)
+    if limit is not None:
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}", tip="drop it or pass 1+")
+        examples = examples[:limit]
     s = settings or resolve_backend()
     led = open_ledger(ledger)
     models = resolve_models(models, s.name, led, allow_empty=checkpoints is not None)

@@ -7,6 +7,7 @@ otherwise score with ``exact``), so unknown keys and wrong types are refused in 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,9 +20,10 @@ EVAL_KEYS: dict[str, tuple[tuple[type, ...], str, float | None]] = {
     "models": ((list,), _STR_LIST, None),
     "scorers": ((list,), _STR_LIST, None),
     "checkpoints": ((str,), "a job id string", None),
+    "limit": ((int,), "a whole number >= 1", 1),
     "temperature": ((int, float), "a number from 0 to 2", 0),
     "max_completion_tokens": ((int,), "a whole number >= 1", 1),
-    "seed": ((int,), "a whole number", None),
+    "seed": ((int,), "a whole number >= 0", 0),
     "n": ((int,), "a whole number >= 1", 1),
     "concurrency": ((int,), "a whole number >= 1", 1),
     "rpm": ((int, float), "a number > 0", 0),
@@ -29,7 +31,8 @@ EVAL_KEYS: dict[str, tuple[tuple[type, ...], str, float | None]] = {
     "retry_errors": ((bool,), "true or false", None),
     "batch": ((bool,), "true or false", None),
     "rubric": ((str,), "a path string", None),
-    "fail_under": ((int, float), "a number", None),
+    "fail_under": ((int, float), "a number from 0 to 1", 0),
+    "max_failures": ((int,), "a whole number >= 0", 0),
     "require_better": ((bool,), "true or false", None),
 }
 
@@ -65,7 +68,9 @@ def eval_settings(cfg: Mapping[str, Any], where: str = "run config") -> dict[str
             raise _bad(where, key, what)
         if low is not None and (value < low or (key in ("rpm", "tpm") and value <= 0)):
             raise _bad(where, key, what)
-        if key == "temperature" and value > 2:
+        if isinstance(value, float) and not math.isfinite(value):  # TOML allows nan and inf
+            raise _bad(where, key, what)
+        if (key == "temperature" and value > 2) or (key == "fail_under" and value > 1):
             raise _bad(where, key, what)
         out[key] = value
     return out

@@ -76,6 +76,17 @@ def verdict(comparison: dict[str, Any]) -> str:
     )
 
 
+FAILED = "\x00failed"  # the "prediction" of a failed request: never a label, so it counts wrong
+
+
+def counted(rows: pd.DataFrame, col: str) -> pd.Series:
+    """The scores that count: a failed request scores 0 (a model that answers 10 of 100 prompts
+    must not score as if it answered all). A missing score of an answered example (a judge reply
+    with no score) stays missing and drops out of that scorer's figures.
+    """
+    return rows[col].astype(float).where(rows["status"] == "ok", 0.0)
+
+
 def canonical_label(prediction: str, labels: Sequence[str]) -> str:
     """Map a predicted label onto a reference label when they match after normalisation."""
     norm = {normalize(label): label for label in labels}
@@ -108,14 +119,21 @@ def summarize(
         if len(failed):  # what went wrong, so a run where every request failed says why
             entry["first_error"] = str(failed["error"].iloc[0])[:300]
         for sc in scorers:
-            values = rows[score_column(sc.name)].dropna().to_numpy(float)
-            mean, lo, hi = stats.bootstrap_ci(values)
-            entry["scores"][sc.name] = {"mean": _num(mean), "ci95": [_num(lo), _num(hi)]}
+            col = score_column(sc.name)
+            mean, lo, hi = stats.bootstrap_ci(counted(rows, col).dropna().to_numpy(float))
+            answered_only = rows.loc[rows["status"] == "ok", col].dropna()
+            entry["scores"][sc.name] = {
+                "mean": _num(mean),
+                "ci95": [_num(lo), _num(hi)],
+                "answered_mean": _num(float(answered_only.mean())) if len(answered_only) else None,
+            }
             if sc.classification:
-                ok = rows[rows["status"] == "ok"]
-                refs = [str(r) for r in ok["reference"]]
+                refs = [str(r) for r in rows["reference"]]
                 labels = sorted(set(frame["reference"].astype(str)))
-                preds = [canonical_label(str(p), labels) for p in ok["prediction"]]
+                preds = [
+                    canonical_label(str(p), labels) if status == "ok" else FAILED
+                    for p, status in zip(rows["prediction"], rows["status"], strict=True)
+                ]
                 rep = stats.classification_report(preds, refs, labels)
                 out["classification"].setdefault(sc.name, {})[model] = {
                     "labels": list(rep.labels),
@@ -138,9 +156,13 @@ def summarize(
         for sc in scorers:
             col = score_column(sc.name)
             pair = (
-                by_model[model][[col]]
+                counted(by_model[model], col)
+                .to_frame()
                 .merge(
-                    by_model[base][[col]], left_index=True, right_index=True, suffixes=("", "_base")
+                    counted(by_model[base], col).to_frame(),
+                    left_index=True,
+                    right_index=True,
+                    suffixes=("", "_base"),
                 )
                 .dropna()
             )
@@ -177,12 +199,18 @@ def summarize(
 def label_breakdown(
     rows: pd.DataFrame, base_rows: pd.DataFrame, col: str, model: str, base: str
 ) -> dict[str, Any]:
-    """Per reference label, on the examples both models answered: support, each model's accuracy
+    """Per reference label, failures counted as wrong: support, each model's accuracy
     on that label (its recall), the difference and McNemar's exact p-value.
     """
     pair = (
-        rows[["reference", col]]
-        .merge(base_rows[[col]], left_index=True, right_index=True, suffixes=("", "_base"))
+        rows[["reference"]]
+        .join(counted(rows, col))
+        .merge(
+            counted(base_rows, col).to_frame(),
+            left_index=True,
+            right_index=True,
+            suffixes=("", "_base"),
+        )
         .dropna()
     )
     labels: list[dict[str, Any]] = []
