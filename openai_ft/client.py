@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,9 +178,9 @@ def _openai_kwargs(s: BackendSettings) -> dict[str, Any]:
     }
 
 
-def _azure_kwargs() -> dict[str, Any]:
+def _azure_kwargs(endpoint: str | None = None) -> dict[str, Any]:
     key = os.environ.get("AZURE_OPENAI_API_KEY")
-    endpoint = os.environ.get("AZURE_OPENAI_ENDPOINT")
+    endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
     version = os.environ.get("OPENAI_API_VERSION")
     if not key:
         raise _missing_key("AZURE_OPENAI_API_KEY")
@@ -189,6 +190,48 @@ def _azure_kwargs() -> dict[str, Any]:
             tip="export AZURE_OPENAI_ENDPOINT=https://NAME.openai.azure.com and OPENAI_API_VERSION=2025-04-01-preview",
         )
     return {"api_key": key, "azure_endpoint": endpoint, "api_version": version}
+
+
+# What store.location() records: "<base url> org=<org> project=<project>" ('' when unknown).
+_LOCATION = re.compile(r"^(?P<base>\S*) org=(?P<org>\S*) project=(?P<project>\S*)$")
+
+
+def recorded_host(backend: str, where: str = "") -> str | None:
+    """The base URL a recorded job was made on (None when the record does not say)."""
+    found = _LOCATION.match(where or "")
+    return (found["base"] if found else "") or backend.partition(":")[2] or None
+
+
+def recorded_client(
+    backend: str, where: str = "", *, timeout: float = DEFAULT_TIMEOUT
+) -> openai.OpenAI:
+    """The client a recorded job was made with, rebuilt from its ledger row: the backend name
+    and where the job lives (base URL or Azure endpoint, organisation, project).
+
+    Never another host: when the record does not say where the job lives, a UsageError says so
+    instead of falling back to the environment's host (the key would go where it never went).
+    """
+    import openai
+
+    kind = backend.partition(":")[0]
+    found = _LOCATION.match(where or "")
+    org = (found["org"] if found else "") or None
+    project = (found["project"] if found else "") or None
+    host = recorded_host(backend, where)
+    if kind == "local" and (host is None or host.rstrip("/") == LOCAL_BASE_URL):
+        return make_client(BackendSettings("local", home=state_dir()), timeout=timeout)
+    if host is None:
+        raise UsageError(
+            f"the ledger does not say which {kind} host (base URL or endpoint) this job was"
+            " made on",
+            tip="see the job's curves with `openai-ft metrics JOB --base-url URL` instead",
+        )
+    http = openai.DefaultHttpx2Client(timeout=timeout)
+    if kind == "azure":
+        endpoint = host.rstrip("/").removesuffix("/openai")
+        return openai.AzureOpenAI(**_azure_kwargs(endpoint), http_client=http)
+    kwargs = _openai_kwargs(BackendSettings(kind, base_url=host))
+    return openai.OpenAI(**{**kwargs, "organization": org, "project": project}, http_client=http)
 
 
 def creating(client: C) -> C:

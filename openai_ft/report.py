@@ -6,37 +6,59 @@ atomically.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openai_ft._atomic import write_bytes_atomic, write_text_atomic
+from openai_ft.errors import InputError, OpenAIFTError
 from openai_ft.evaluate.summary import format_p
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+Warn = Callable[[str], None]
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def score_plot(summary: dict[str, Any]) -> str | None:
-    """Bar chart of each model's mean per scorer with 95% CI error bars, as base64 PNG."""
+@contextlib.contextmanager
+def _literal_text() -> Iterator[Any]:
+    """pyplot with every label drawn as written: model names, labels and titles come from the
+    user, and matplotlib would otherwise read ``$...$`` in them as math (and fail on bad math)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        yield plt
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def score_plot(summary: dict[str, Any]) -> str | None:
+    """Bar chart of each model's mean per scorer with 95% CI error bars, as base64 PNG."""
     models = summary.get("models") or []
     if not models:
         return None
+    with _literal_text() as plt:
+        return _score_figure(plt, models)
+
+
+def _score_figure(plt: Any, models: list[dict[str, Any]]) -> str:
     scorers = list(models[0]["scores"])
     fig, ax = plt.subplots(figsize=(max(4, 1.8 * len(scorers) * len(models)), 3.2))
     width = 0.8 / len(models)
@@ -60,11 +82,11 @@ def score_plot(summary: dict[str, Any]) -> str | None:
 
 def confusion_plot(rep: dict[str, Any], title: str) -> str:
     """A confusion matrix heat map (rows = reference, columns = predicted), as base64 PNG."""
-    import matplotlib
+    with _literal_text() as plt:
+        return _confusion_figure(plt, rep, title)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _confusion_figure(plt: Any, rep: dict[str, Any], title: str) -> str:
     labels, matrix = rep["labels"], rep["confusion"]
     size = max(3.0, 0.45 * len(labels) + 1.5)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -83,14 +105,14 @@ def confusion_plot(rep: dict[str, Any], title: str) -> str:
 
 def loss_plot(metrics: pd.DataFrame, title: str) -> str | None:
     """Training and validation loss per step, as base64 PNG (None without loss columns)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cols = [c for c in ("train_loss", "valid_loss", "full_valid_loss") if c in metrics]
     if "step" not in metrics or not cols:
         return None
+    with _literal_text() as plt:
+        return _loss_figure(plt, metrics, cols, title)
+
+
+def _loss_figure(plt: Any, metrics: pd.DataFrame, cols: list[str], title: str) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3))
     for c in cols:
         data = metrics[["step", c]].dropna()
@@ -103,34 +125,68 @@ def loss_plot(metrics: pd.DataFrame, title: str) -> str | None:
     return _png(fig)
 
 
-def job_loss_curves(models: list[str], backend: str) -> list[tuple[str, pd.DataFrame]]:
-    """Metrics of the jobs that made ``models`` (looked up in the ledger); empty when unknown."""
+def _job_rows(models: list[str], backend: str) -> list[tuple[str, Any]]:
+    """Each model with the ledger row of the job that made it (None when there is none)."""
     from openai_ft.store import Ledger
 
-    out: list[tuple[str, pd.DataFrame]] = []
     led = Ledger()
     try:
-        for model in models:
-            row = led.one(
-                "SELECT job_id FROM jobs WHERE backend = ? AND fine_tuned_model = ?",
-                [backend, model],
+        # The eval's backend first; a model may have been trained under another name of it.
+        return [
+            (
+                model,
+                led.one(
+                    "SELECT job_id, backend, location FROM jobs WHERE fine_tuned_model = ?"
+                    " ORDER BY backend = ? DESC, updated_at DESC LIMIT 1",
+                    [model, backend],
+                ),
             )
-            if row is None:
-                continue
-            try:
-                from openai_ft.client import make_client
-                from openai_ft.config import resolve_backend
-                from openai_ft.job_ops import job_metrics
-
-                metrics = job_metrics(
-                    make_client(resolve_backend(backend.split(":")[0])), row["job_id"]
-                )
-            except Exception:
-                continue
-            out.append((f"{row['job_id']} -> {model}", metrics))
+            for model in models
+        ]
     finally:
         led.close()
+
+
+def job_loss_curves(
+    models: list[str], backend: str, on_warning: Warn | None = None
+) -> list[tuple[str, pd.DataFrame]]:
+    """Metrics of the jobs that made ``models``, read from the host each job was made on (as
+    the ledger recorded it, never another); each one left out is a line to ``on_warning``."""
+    from openai_ft.client import recorded_client, recorded_host
+    from openai_ft.job_ops import job_metrics
+
+    warn = on_warning or (lambda _text: None)
+    out: list[tuple[str, pd.DataFrame]] = []
+    for model, row in _job_rows(models, backend):
+        if row is None:
+            warn(f"no loss curves for {model}: no job in the ledger made it")
+            continue
+        host = recorded_host(row["backend"], row["location"]) or row["backend"]
+        try:
+            client = recorded_client(row["backend"], row["location"])
+            metrics = job_metrics(client, row["job_id"])
+        except OpenAIFTError as exc:
+            warn(f"loss curves of job {row['job_id']} (on {host}) left out: {exc.message}")
+            continue
+        out.append((f"{row['job_id']} -> {model}", metrics))
     return out
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas: a cell starting with
+    ``= + - @``, tab or CR gets a leading single quote (results.jsonl keeps the raw text)."""
+
+    def cell(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+    import pandas as pd
+
+    safe = frame.copy()
+    for col in safe.columns:
+        kind = safe[col].dtype
+        if pd.api.types.is_object_dtype(kind) or pd.api.types.is_string_dtype(kind):
+            safe[col] = safe[col].map(cell, na_action="ignore")
+    return safe
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -239,10 +295,23 @@ def write_report(
     out: Path,
     *,
     config: dict[str, Any] | None = None,
+    on_warning: Warn | None = None,
 ) -> list[Path]:
-    """Write report.md, report.html, results.csv and results.jsonl into ``out``; return the paths."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write report.md, report.html, results.csv and results.jsonl into ``out``; return the paths.
+
+    A folder that cannot be written is an InputError; loss curves that cannot be read are
+    left out, each with a line to ``on_warning`` (and a note in the HTML).
+    """
+    with _unwritable(out):
+        out.mkdir(parents=True, exist_ok=True)
     md = markdown(run_id, summary)
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if on_warning is not None:
+            on_warning(text)
+
     images: list[tuple[str, str]] = []
     if (png := score_plot(summary)) is not None:
         images.append(("Scores with 95% CI", png))
@@ -250,7 +319,7 @@ def write_report(
         for model, rep in per_model.items():
             images.append((f"Confusion matrix: {model}", confusion_plot(rep, f"{scorer}: {model}")))
     models = [m["model"] for m in summary.get("models", []) if str(m["model"]).startswith("ft:")]
-    for title, metrics in job_loss_curves(models, summary.get("backend", "local")):
+    for title, metrics in job_loss_curves(models, summary.get("backend", "local"), note):
         if (png := loss_plot(metrics, title)) is not None:
             images.append((f"Loss curves: {title}", png))
     figures = "\n".join(
@@ -261,11 +330,28 @@ def write_report(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>Eval {html.escape(run_id)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
         "table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
-        f"{_md_to_html(md)}\n<h2>Plots</h2>\n{figures}\n</body></html>\n"
+        f"{_md_to_html(md)}\n<h2>Plots</h2>\n{figures}\n"
+        + "".join(f"<p>Note: {html.escape(n)}</p>\n" for n in notes)
+        + "</body></html>\n"
     )
     paths = [out / "report.md", out / "report.html", out / "results.csv", out / "results.jsonl"]
-    write_text_atomic(paths[0], md)
-    write_text_atomic(paths[1], page)
-    write_bytes_atomic(paths[2], frame.to_csv(index=False).encode("utf-8"))
-    write_text_atomic(paths[3], frame.to_json(orient="records", lines=True, force_ascii=False))
+    with _unwritable(out):
+        write_text_atomic(paths[0], md)
+        write_text_atomic(paths[1], page)
+        # CRLF rows (RFC 4180): then a cell holding a lone CR is quoted too, not split in two.
+        table = csv_safe(frame).to_csv(index=False, lineterminator="\r\n")
+        write_bytes_atomic(paths[2], table.encode("utf-8"))
+        write_text_atomic(paths[3], frame.to_json(orient="records", lines=True, force_ascii=False))
     return paths
+
+
+@contextlib.contextmanager
+def _unwritable(out: Path) -> Iterator[None]:
+    """An OSError while writing the report is one InputError naming the folder."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(
+            f"{out}: cannot write the report there ({exc.strerror or exc})",
+            tip="pass --out a folder you can write to",
+        ) from None

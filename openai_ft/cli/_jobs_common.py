@@ -56,7 +56,7 @@ def _as_number(value: Any) -> int | float | None:
     if isinstance(value, str):
         for kind in (int, float):
             try:
-                return kind(value)  # type: ignore[no-any-return]
+                return kind(value)
             except ValueError:
                 continue
     return None
