@@ -28,12 +28,19 @@ _KEY_PATTERNS = [
 ]
 
 
-def redact(text: str) -> str:
-    """Remove anything that looks like an API key (and the keys in the environment) from text."""
+def redact_secrets(text: str) -> str:
+    """Remove only the API keys in use (those in the environment) from text; for stored data
+    such as model replies, which must not change otherwise (a label may look like a key)."""
     for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_FT_API_KEY"):
         secret = os.environ.get(name)
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
+    return text
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key (and the keys in the environment) from text."""
+    text = redact_secrets(text)
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
     return text

@@ -232,9 +232,12 @@ class Ledger:
     def _applied(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """Run one statement in its own transaction; text parameters are redacted of keys."""
-        clean = [redact(p) if isinstance(p, str) else p for p in params]
+    def execute(
+        self, sql: str, params: Sequence[Any] = (), *, redacted: bool = False
+    ) -> sqlite3.Cursor:
+        """Run one statement in its own transaction; text parameters are redacted of keys
+        (``redacted=True``: the caller has removed the keys in use and the text is kept as is)."""
+        clean = [redact(p) if isinstance(p, str) and not redacted else p for p in params]
         with self._guard(), self._lock, self.db:
             return self.db.execute(sql, clean)
 

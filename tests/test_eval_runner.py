@@ -81,6 +81,11 @@ async def test_429s_are_paced_and_nothing_is_lost(tmp_path: Path, write_jsonl: A
     clock = FakeTime()
     data = write_jsonl(rows(20))
     svc, client, settings, led = setup(tmp_path, rpm=6, clock=clock)
+    # Another client has spent this minute's budget: the runner's first request gets a 429.
+    for _ in range(6):
+        await client.chat.completions.create(
+            model=BASE, messages=[{"role": "user", "content": "hi"}]
+        )
     res = await evaluate_async(data, [BASE], scorers=["exact"], settings=settings, client=client,
                                ledger=led, clock=clock, sleep=clock.sleep,
                                options=RunOptions(concurrency=4))  # fmt: skip

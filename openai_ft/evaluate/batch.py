@@ -1,6 +1,12 @@
 """The Batch API path: one input file per model (``custom_id`` = request hash), submit, poll,
-and join the output and error files back by ``custom_id``. The batch id is kept in the ledger, so
-a rerun after a crash polls the same batch instead of paying for a second one.
+and join the output and error files back by ``custom_id``.
+
+Submitting is idempotent, like creating a job: a pending row goes into the ledger first; the
+input file has a content-addressed name and is looked up by name and size before it is sent; the
+batch carries the hash of its requests in its ``metadata`` and is looked up before any create.
+Creates run without SDK retries; after a lost answer we look again before retrying. So a rerun
+after a crash or a lost answer polls the same batch instead of paying for a second one, and a
+batch is marked joined only once its answers are stored.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from openai_ft.errors import BackendError
+from openai_ft.client import creating, map_error
+from openai_ft.errors import BackendError, ServiceUnavailable
 from openai_ft.evaluate.cache import Answer, AnswerCache
 from openai_ft.evaluate.runner import Call, Progress, ProgressFn, answer_from_response
 
@@ -20,6 +27,10 @@ ENDPOINT = "/v1/chat/completions"
 DONE = ("completed", "failed", "expired", "cancelled")
 POLL_SECONDS = 10.0  # the longest wait between two polls
 POLL_FIRST = 0.5  # the first wait; it doubles up to POLL_SECONDS
+BATCH_KEY = "openai_ft_batch"  # metadata: the hash of the batch's requests
+CREATE_ATTEMPTS = 3
+LOOKUP_SCAN = 500  # batches (newest first) searched for ours
+ENDED = ("failed", "expired", "cancelled", "joined")
 
 
 def batch_input(calls: Sequence[Call]) -> bytes:
@@ -120,43 +131,152 @@ async def run_batch(
             else:
                 missing.append(call)
         if missing:
-            submitted.append((model, missing, await _submit(client, model, missing, cache)))
+            batch_id = await _submit(client, model, missing, cache, sleep)
+            submitted.append((model, missing, batch_id))
     report()
 
     async def finish(model: str, missing: list[Call], batch_id: str) -> None:
         answers = await _wait_and_join(client, batch_id, cache, sleep, poll_seconds)
         for call in missing:
             a = answers.get(call.key) or Answer("error", error="batch: no output line", batch=True)
+            a = cache.stored_form(a)  # score what a rerun will read back from the ledger
             cache.put(model, call.key, a)
             results[(model, call.key)] = a
+        # Joined only now that every answer is stored: a crash before this rejoins the batch.
+        cache.ledger.execute(
+            "UPDATE eval_batches SET status = 'joined' WHERE backend = ? AND batch_id = ?",
+            [cache.backend, batch_id],
+        )
         report()
 
     await asyncio.gather(*(finish(*s) for s in submitted))
     return results
 
 
-async def _submit(client: Any, model: str, calls: Sequence[Call], cache: AnswerCache) -> str:
-    """The id of the batch for these calls: the one a killed run submitted, else a new one."""
+async def _submit(
+    client: Any,
+    model: str,
+    calls: Sequence[Call],
+    cache: AnswerCache,
+    sleep: Callable[[float], Awaitable[None]],
+) -> str:
+    """The id of the batch for these calls: the one submitted before (recorded, or found on the
+    service by its metadata), else a new one. Never two for the same requests."""
     keys_hash = hashlib.sha256("\n".join(sorted(c.key for c in calls)).encode()).hexdigest()[:32]
-    led = cache.ledger
+    led, backend = cache.ledger, cache.backend
+    marks = ", ".join("?" * len(ENDED))
     row = led.one(
         "SELECT batch_id FROM eval_batches WHERE backend = ? AND model = ? AND keys_hash = ?"
-        " AND status NOT IN ('failed', 'expired', 'cancelled', 'joined') ORDER BY created_at DESC",
-        [cache.backend, model, keys_hash],
+        f" AND status NOT IN ({marks}) ORDER BY created_at DESC",
+        [backend, model, keys_hash, *ENDED],
     )
-    if row is not None:
+    pending = f"pending:{model}:{keys_hash}"
+    if row is not None and row["batch_id"] != pending:
         return str(row["batch_id"])
-    f = await client.files.create(file=("eval-batch.jsonl", batch_input(calls)), purpose="batch")
-    b = await client.batches.create(
-        input_file_id=f.id, endpoint=ENDPOINT, completion_window="24h",
-        metadata={"openai_ft": "eval", "model": model[:500]},
-    )  # fmt: skip
+    # The pending row first: a crash or a lost answer from here on is looked up on the rerun.
     led.execute(
-        "INSERT INTO eval_batches (backend, model, batch_id, keys_hash, status, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [cache.backend, model, b.id, keys_hash, b.status, time.time()],
+        "INSERT OR IGNORE INTO eval_batches (backend, model, batch_id, keys_hash, status,"
+        " created_at) VALUES (?, ?, ?, ?, 'submitting', ?)",
+        [backend, model, pending, keys_hash, time.time()],
+    )
+    meta = {"openai_ft": "eval", "model": model[:500], BATCH_KEY: keys_hash}
+    done = led.query(
+        f"SELECT batch_id FROM eval_batches WHERE backend = ? AND status IN ({marks})",
+        [backend, *ENDED],
+    )
+    ended = {str(r["batch_id"]) for r in done}
+    b = await _find_batch(client, meta, ended)
+    if b is None:
+        file_id = await _input_file(client, batch_input(calls), sleep)
+        b = await _create_batch(client, file_id, meta, ended, sleep)
+    led.execute(
+        "UPDATE eval_batches SET batch_id = ?, status = ? WHERE backend = ? AND batch_id = ?",
+        [b.id, b.status, backend, pending],
     )
     return str(b.id)
+
+
+async def _find_batch(client: Any, meta: dict[str, str], skip: set[str]) -> Any | None:
+    """Our batch for these requests on the service (newest first), unless it ended unusable."""
+    try:
+        seen = 0
+        async for b in client.batches.list(limit=100):
+            got = b.metadata or {}
+            usable = b.status not in ENDED and b.id not in skip
+            if usable and all(got.get(k) == v for k, v in meta.items()):
+                return b
+            seen += 1
+            if seen >= LOOKUP_SCAN:
+                break
+    except Exception as exc:
+        raise map_error(exc, "listing batches") from exc
+    return None
+
+
+async def _input_file(client: Any, data: bytes, sleep: Callable[[float], Awaitable[None]]) -> str:
+    """The batch input file: found by its content-addressed name and size, else created once."""
+    name = f"eval-batch.{hashlib.sha256(data).hexdigest()[:16]}.jsonl"
+
+    async def find() -> str | None:
+        try:
+            async for f in client.files.list(purpose="batch"):
+                if f.filename == name and f.bytes == len(data) and f.status != "error":
+                    return str(f.id)
+        except Exception as exc:
+            raise map_error(exc, "listing files") from exc
+        return None
+
+    async def create() -> str:
+        f = await creating(client).files.create(file=(name, data), purpose="batch")
+        return str(f.id)
+
+    file_id = await _once(find, create, sleep, f"uploading the batch input {name}", True)
+    return str(file_id)
+
+
+async def _create_batch(
+    client: Any,
+    file_id: str,
+    meta: dict[str, str],
+    skip: set[str],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Any:
+    """Create the batch without SDK retries; after a lost answer, look for it before retrying."""
+
+    async def create() -> Any:
+        return await creating(client).batches.create(
+            input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h", metadata=meta
+        )
+
+    return await _once(lambda: _find_batch(client, meta, skip), create, sleep, "creating the batch")
+
+
+async def _once(
+    find: Callable[[], Awaitable[Any]],
+    create: Callable[[], Awaitable[Any]],
+    sleep: Callable[[float], Awaitable[None]],
+    action: str,
+    first_look: bool = False,
+) -> Any:
+    """``create()``, retried only after an ambiguous failure and only when ``find()`` finds
+    nothing (the lost answer's object would be found there)."""
+    last: Exception | None = None
+    for attempt in range(CREATE_ATTEMPTS):
+        if attempt:
+            await sleep(2.0**attempt)
+        if attempt or first_look:
+            found = await find()
+            if found is not None:
+                return found
+        try:
+            return await create()
+        except Exception as exc:
+            err = map_error(exc, action)
+            if not isinstance(err, ServiceUnavailable):
+                raise err from exc
+            last = err
+    assert last is not None
+    raise last
 
 
 async def _wait_and_join(
@@ -180,6 +300,4 @@ async def _wait_and_join(
         raise BackendError(f"batch {batch_id} ended {b.status}", tip="rerun to submit a new batch")
     answers = join_output(await _content(client, b.error_file_id))
     answers.update(join_output(await _content(client, b.output_file_id)))
-    led.execute("UPDATE eval_batches SET status = 'joined' WHERE backend = ? AND batch_id = ?",
-                [cache.backend, batch_id])  # fmt: skip
     return answers

@@ -9,9 +9,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from openai_ft.errors import redact, redact_secrets
 from openai_ft.store import Ledger, Migration
 
 
@@ -105,8 +106,26 @@ class AnswerCache:
                 )
         return out
 
+    @staticmethod
+    def stored_form(answer: Answer) -> Answer:
+        """The answer as the ledger keeps it: replies and the response verbatim but for the API
+        keys in use; the error text (which may quote a request) redacted of anything key-like.
+
+        Replies are data: a label that merely looks like a key (``sk-...``) must be scored the
+        same on a rerun from the ledger as on the first run.
+        """
+        texts = tuple(redact_secrets(t) for t in answer.texts)
+        response = answer.response
+        if response is not None:
+            raw = json.dumps(response, ensure_ascii=False)
+            clean = redact_secrets(raw)
+            response = json.loads(clean) if clean != raw else response
+        error = redact(answer.error) if answer.error is not None else None
+        return replace(answer, texts=texts, response=response, error=error)
+
     def put(self, model: str, key: str, answer: Answer) -> None:
         """Store (or replace an error with) an answer; one short transaction, durable on return."""
+        answer = self.stored_form(answer)
         self.ledger.execute(
             "INSERT OR REPLACE INTO eval_answers (backend, model, request_hash, status, texts_json,"
             " response_json, prompt_tokens, completion_tokens, error, batch, created_at)"
@@ -118,6 +137,7 @@ class AnswerCache:
                 answer.prompt_tokens, answer.completion_tokens, answer.error,
                 int(answer.batch), time.time(),
             ],
+            redacted=True,
         )  # fmt: skip
 
     def log_send(self, model: str, key: str, status: int | None) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from openai_ft.evaluate.cache import Answer, AnswerCache
@@ -72,6 +73,48 @@ class RunOptions:
 ProgressFn = Callable[[Progress], None]
 
 
+class LedgerWriter:
+    """The one task that writes answers and send logs to the ledger, from a worker thread.
+
+    A SQLite commit can wait seconds for another process's write lock (``busy_timeout``); done on
+    the event loop, that wait froze every request in flight. Here the requests keep flowing while
+    a write waits, and what queued meanwhile is written together once the lock is free.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Callable[[], None] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self, fn: Callable[[], None]) -> None:
+        """Queue one write (a call of the answer cache); it runs in order, off the event loop."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._drain())
+        self._queue.put_nowait(fn)
+
+    async def _drain(self) -> None:
+        while True:
+            todo = [await self._queue.get()]
+            while not self._queue.empty():
+                todo.append(self._queue.get_nowait())
+            writes = [fn for fn in todo if fn is not None]
+            if writes:
+                await asyncio.to_thread(_run_all, writes)
+            if None in todo:
+                return
+
+    async def close(self) -> None:
+        """Wait until everything queued is written (re-raises a failed write)."""
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            task, self._task = self._task, None
+            await task
+
+
+def _run_all(writes: list[Callable[[], None]]) -> None:
+    for fn in writes:
+        fn()
+
+
 def answer_from_response(data: dict[str, Any]) -> Answer:
     """An Answer from a chat completion body (the dict the API returned)."""
     usage = data.get("usage") or {}
@@ -110,6 +153,8 @@ class Runner:
         self.pacer = Pacer(options.rpm, options.tpm, clock=clock)
         self._stats = dict(done=0, cached=0, errors=0, requests=0, pt=0, ct=0)
         self._usd = 0.0
+        self._missing: dict[str, str] = {}  # model -> why it is not there (a 404)
+        self.writer = LedgerWriter()
         self._total = 0
         self._start = 0.0
 
@@ -132,12 +177,48 @@ class Runner:
             self.on_progress(self._progress())
 
     async def run(self, calls: Sequence[Call]) -> dict[tuple[str, str], Answer]:
-        """Answer every call (from the ledger or the service); returns (model, key) -> Answer."""
+        """Answer every call (from the ledger or the service); returns (model, key) -> Answer.
+
+        Each model's first request goes alone: a model the service does not know (404) fails
+        that one request, and the model's other calls fail without being sent.
+        """
         unique = list({(c.model, c.key): c for c in calls}.values())
         self._total, self._start = len(unique), self.clock()
         results: dict[tuple[str, str], Answer] = {}
+        pending = self._from_ledger(unique, results)
+        firsts = list({c.model: c for c in reversed(pending)}.values())
+        queue: asyncio.Queue[Call] = asyncio.Queue()
+        for c in pending:
+            if all(c is not f for f in firsts):
+                queue.put_nowait(c)
+
+        async def answer(call: Call) -> None:
+            missing = self._missing.get(call.model)
+            if missing is not None:  # never sent: nothing paid, nothing stored
+                result = Answer("error", error=f"not sent: {call.model} {missing}")
+            else:
+                result = await self._send(call)
+            results[(call.model, call.key)] = result
+            self._count(call.model, result, cached=False)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await answer(queue.get_nowait())
+
+        try:
+            await asyncio.gather(*(answer(c) for c in firsts))
+            workers = max(1, min(self.options.concurrency, queue.qsize()))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:  # also on Ctrl-C: every answer received is in the ledger before we stop
+            await self.writer.close()
+        return results
+
+    def _from_ledger(
+        self, calls: Sequence[Call], results: dict[tuple[str, str], Answer]
+    ) -> list[Call]:
+        """Fill ``results`` with stored answers; return the calls still to send, in order."""
         by_model: dict[str, list[Call]] = {}
-        for c in unique:
+        for c in calls:
             by_model.setdefault(c.model, []).append(c)
         pending: list[Call] = []
         for model, group in by_model.items():
@@ -149,20 +230,7 @@ class Runner:
                     self._count(model, a, cached=True)
                 else:
                     pending.append(c)
-        queue: asyncio.Queue[Call] = asyncio.Queue()
-        for c in pending:
-            queue.put_nowait(c)
-
-        async def worker() -> None:
-            while not queue.empty():
-                call = queue.get_nowait()
-                answer = await self._send(call)
-                results[(call.model, call.key)] = answer
-                self._count(call.model, answer, cached=False)
-
-        workers = max(1, min(self.options.concurrency, len(pending)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        return results
+        return pending
 
     async def _send(self, call: Call) -> Answer:
         import openai
@@ -181,7 +249,9 @@ class Runner:
             except openai.APIStatusError as exc:
                 headers = dict(exc.response.headers)
                 self.pacer.observe(headers)
-                self.cache.log_send(call.model, call.key, exc.status_code)
+                self._log_send(call, exc.status_code)
+                if exc.status_code == 404:  # model_not_found, or Azure's DeploymentNotFound
+                    self._missing[call.model] = f"was not found (HTTP 404: {exc.message})"
                 if exc.status_code == 429 and throttles < MAX_THROTTLES:
                     throttles += 1
                     await self.sleep(self.pacer.throttle(headers, throttles))
@@ -193,22 +263,27 @@ class Runner:
                     continue
                 return self._fail(call, f"HTTP {exc.status_code}: {exc.message}")
             except (openai.APIConnectionError, openai.APIResponseValidationError) as exc:
-                self.cache.log_send(call.model, call.key, None)
+                self._log_send(call, None)
                 failures += 1
                 if failures < self.options.max_attempts:
                     await self.sleep(retry_after({}, failures))
                     continue
                 return self._fail(call, f"{type(exc).__name__}: {exc}")
             self.pacer.observe(dict(raw.headers))
-            self.cache.log_send(call.model, call.key, raw.status_code)
-            answer = answer_from_response(data)
-            self.cache.put(call.model, call.key, answer)
-            return answer
+            self._log_send(call, raw.status_code)
+            return self._store(call, answer_from_response(data))
+
+    def _log_send(self, call: Call, status: int | None) -> None:
+        self.writer.write(partial(self.cache.log_send, call.model, call.key, status))
+
+    def _store(self, call: Call, answer: Answer) -> Answer:
+        """Queue the answer for the ledger; return it as stored, so a rerun scores the same."""
+        stored = self.cache.stored_form(answer)
+        self.writer.write(partial(self.cache.put, call.model, call.key, stored))
+        return stored
 
     def _fail(self, call: Call, message: str) -> Answer:
-        answer = Answer("error", error=message)
-        self.cache.put(call.model, call.key, answer)
-        return answer
+        return self._store(call, Answer("error", error=message))
 
 
 async def run_calls(

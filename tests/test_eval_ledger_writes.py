@@ -1,0 +1,115 @@
+"""The runner and the ledger: answers are stored as scored (a rerun scores the same text), writes
+never stall the requests, and a model the service does not know costs one request, not all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openai_ft.cli import main
+from openai_ft.evaluate.api import evaluate_async
+from openai_ft.evaluate.runner import Progress, RunOptions
+from tests.test_eval_cli import BASE, _count, rows
+from tests.test_eval_runner import FakeTime, setup
+
+KEYLIKE = "sk-proj-ABCDEFGH12345678"  # a label that looks like an API key
+
+
+def tickets(labels: list[str], n: int) -> list[dict[str, Any]]:
+    system = "Classify the ticket as one of: " + ", ".join(labels)
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": f"about {labels[i % len(labels)]} number {i}"},
+                {"role": "assistant", "content": labels[i % len(labels)]},
+            ]
+        }
+        for i in range(n)
+    ]
+
+
+async def test_a_reply_that_looks_like_a_key_scores_the_same_on_the_rerun(
+    tmp_path: Path, write_jsonl: Any
+) -> None:
+    data = write_jsonl(tickets(["billing", KEYLIKE], 6))
+    svc, client, settings, led = setup(tmp_path)
+    kw: dict[str, Any] = dict(scorers=["exact"], settings=settings, client=client, ledger=led)
+    first = await evaluate_async(data, [BASE], **kw)
+    again = await evaluate_async(data, [BASE], **kw)  # every answer from the ledger
+    assert first.summary["models"][0]["scores"]["exact"]["mean"] == 1.0
+    assert again.summary["models"][0]["scores"]["exact"]["mean"] == 1.0  # was 0.5
+    assert list(again.results["prediction"]) == list(first.results["prediction"])
+    stored = [r[0] for r in led.query("SELECT texts_json FROM eval_answers")]
+    assert sum(KEYLIKE in t for t in stored) == 3
+    svc.close()
+
+
+async def test_the_key_in_use_never_reaches_the_ledger_and_both_runs_score_alike(
+    tmp_path: Path, write_jsonl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "refund-0123456789-secret"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)  # a model that echoes the key in use
+    data = write_jsonl(tickets(["billing", secret], 4))
+    svc, client, settings, led = setup(tmp_path)
+    kw: dict[str, Any] = dict(scorers=["exact"], settings=settings, client=client, ledger=led)
+    first = await evaluate_async(data, [BASE], **kw)
+    again = await evaluate_async(data, [BASE], **kw)
+    assert secret not in str(led.query("SELECT texts_json, response_json FROM eval_answers"))
+    assert secret not in first.results["prediction"].str.cat()
+    # The first run scores what the ledger holds, so the rerun agrees with it.
+    assert first.summary["models"][0]["scores"] == again.summary["models"][0]["scores"]
+    assert first.summary["models"][0]["scores"]["exact"]["mean"] == 0.5
+    svc.close()
+
+
+async def test_requests_keep_flowing_while_another_process_holds_the_ledger_lock(
+    tmp_path: Path, write_jsonl: Any
+) -> None:
+    clock = FakeTime()
+    data = write_jsonl(rows(20))
+    svc, client, settings, led = setup(tmp_path, clock=clock)
+    led.db.execute("PRAGMA busy_timeout=3000")  # a write blocked on the event loop fails in 3 s
+    blocker = sqlite3.connect(led.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the ledger's write lock
+    answered_while_locked: list[int] = []
+
+    def on_progress(p: Progress) -> None:
+        if p.done == p.total and blocker.in_transaction:
+            answered_while_locked.append(p.done)
+            blocker.execute("COMMIT")  # the other writer finishes only now
+
+    try:
+        res = await evaluate_async(
+            data, [BASE], scorers=["exact"], settings=settings, client=client, ledger=led,
+            clock=clock, sleep=clock.sleep, on_progress=on_progress,
+            options=RunOptions(concurrency=4),
+        )  # fmt: skip
+    finally:
+        blocker.close()
+    # Every request was sent and answered while the lock was held; the writes waited, not them.
+    assert answered_while_locked == [20]
+    assert res.summary["models"][0]["answered"] == 20
+    assert len(led.query("SELECT * FROM eval_answers WHERE status = 'ok'")) == 20
+    assert len(led.query("SELECT * FROM eval_sends WHERE status = 200")) == 20
+    svc.close()
+
+
+def test_an_unknown_model_costs_one_request_not_one_per_example(
+    write_jsonl: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(rows(20))
+    args = ["eval", "--data", str(data), "--model", BASE, "--model", "no-such-model-xyz"]
+    assert main([*args, "--concurrency", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "WARN no-such-model-xyz: 20 of 20 examples failed (HTTP 404" in err
+    sent = "SELECT count(*) FROM eval_sends WHERE model = '{}'"
+    assert _count(home, sent.format("no-such-model-xyz")) == 1  # was 20
+    assert _count(home, sent.format(BASE)) == 20
+    # Only the request that was sent is stored; the rerun probes with one more, not 19.
+    assert main(args) == 1
+    assert _count(home, sent.format("no-such-model-xyz")) == 2
