@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from openai_ft.local.api_files import store_file
+from openai_ft.local.api_jobs import check_metadata
 from openai_ft.local.app import Service, list_body, paginate_args
 from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
 
@@ -64,7 +65,7 @@ def create_batch(svc: Service, req: Request) -> Response:
         "cancelling_at": None,
         "cancelled_at": None,
         "request_counts": {"total": 0, "completed": 0, "failed": 0},
-        "metadata": body.get("metadata"),
+        "metadata": check_metadata(body.get("metadata")),
     }
     svc.state.put("batch", batch)
     svc.wake.set()

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from openai_ft.local.api_jobs import require_model
+from openai_ft.local.chat_checks import check_chat_request
 from openai_ft.local.chat_format import coerce_to_schema, stream_chunks
 from openai_ft.local.core import ApiError, Request, Response, dumps, new_id
 
@@ -277,6 +278,7 @@ def chat_completion(svc: Service, req: Request) -> Response:
 def answer(svc: Service, body: dict[str, Any]) -> Response:
     """A chat completion for a parsed body (also used by batches)."""
     messages = _check_messages(body)
+    check_chat_request(body)
     model = require_model(
         svc,
         body,

@@ -65,7 +65,9 @@ def create_file(svc: Service, req: Request) -> Response:
     if length and length.isdigit():
         _check_size(svc, int(length) - 4096)
     form = parse_multipart(req.headers.get("content-type", ""), req.body)
-    purpose = _check_purpose(form["purpose"].data.decode() if "purpose" in form else None)
+    purpose = _check_purpose(
+        form["purpose"].data.decode("utf-8", "replace") if "purpose" in form else None
+    )
     part = form.get("file")
     if part is None:
         raise ApiError(
@@ -128,12 +130,15 @@ def create_upload(svc: Service, req: Request) -> Response:
     body = req.json()
     purpose = _check_purpose(body.get("purpose"))
     size = body.get("bytes")
-    if not isinstance(size, int) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ApiError(400, "Invalid 'bytes': expected a non-negative integer.", param="bytes")
     _check_size(svc, size)
     filename = body.get("filename")
     if not isinstance(filename, str) or not filename:
         raise ApiError(400, "Missing required parameter: 'filename'.", param="filename")
+    mime = body.get("mime_type")
+    if mime is not None and not isinstance(mime, str):
+        raise ApiError(400, "Invalid 'mime_type': expected a string.", param="mime_type")
     now = svc.now()
     obj = {
         "id": new_id("upload_"),

@@ -156,7 +156,7 @@ def _file_param(svc: Service, body: dict[str, Any], name: str, required: bool) -
     return file_id
 
 
-def _check_metadata(metadata: Any) -> dict[str, str] | None:
+def check_metadata(metadata: Any) -> dict[str, str] | None:
     """``metadata``: up to 16 pairs, keys up to 64 characters, values up to 512, all strings."""
     if metadata is None:
         return None
@@ -236,7 +236,7 @@ def create_job(svc: Service, req: Request) -> Response:
     seed = options.seed
     if seed is None:
         seed = int.from_bytes(new_id("", 8).encode()[:4], "big") % 2**31
-    metadata = _check_metadata(body.get("metadata"))
+    metadata = check_metadata(body.get("metadata"))
     integrations = _check_integrations(body.get("integrations"))
     job_id = new_id("ftjob-")
     job = {

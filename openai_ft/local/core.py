@@ -67,6 +67,10 @@ class Request:
             raise ApiError(
                 400, f"We could not parse the JSON body of your request: {exc}"
             ) from None
+        except RecursionError:
+            raise ApiError(
+                400, "We could not parse the JSON body of your request: it is nested too deeply."
+            ) from None
         if not isinstance(data, dict):
             raise ApiError(400, "The request body must be a JSON object.")
         return data
