@@ -168,3 +168,15 @@ def test_good_watch_and_jobs_numbers_still_work(
     assert main(["jobs", "--limit", "1", "--json"]) == 0
     out: Any = capsys.readouterr().out
     assert job in out
+
+
+@pytest.mark.parametrize("command", ["status", "watch", "cancel", "pause", "resume",
+                                     "checkpoints", "metrics"])  # fmt: skip
+@pytest.mark.parametrize("job_id", ["", " ", "a/b", "ftjob-1?after=x"])
+def test_a_job_id_that_is_not_one_is_a_usage_error(
+    seen: list[str], capsys: pytest.CaptureFixture[str], command: str, job_id: str
+) -> None:
+    """'' crashed the SDK (internal error); 'a/b' asked for another endpoint."""
+    assert main([command, job_id]) == 2
+    assert f"{job_id!r} is not a fine-tuning job id" in _error(capsys)
+    assert seen == []

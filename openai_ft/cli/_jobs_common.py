@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -118,4 +119,17 @@ def positive_seconds(_ctx: click.Context, param: click.Parameter, value: float |
     """A click callback: a finite number of seconds above 0 (or the option's default)."""
     if value is not None and not (math.isfinite(value) and value > 0):
         raise click.BadParameter(f"{value} is not a number of seconds above 0", param=param)
+    return value
+
+
+_JOB_ID = re.compile(r"^[\w.:-]+$")
+
+
+def job_id_arg(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback: a job id is one word of letters, digits and ``_.:-`` (it becomes part
+    of a URL path, so ``a/b`` or ``?x`` would ask for another endpoint; '' crashed the SDK)."""
+    if not _JOB_ID.match(value):
+        raise click.BadParameter(
+            f"{value!r} is not a fine-tuning job id (for example ftjob-abc123)", param=param
+        )
     return value

@@ -14,6 +14,7 @@ from openai_ft.cli._jobs_common import (
     _client,
     _out,
     check_train_values,
+    job_id_arg,
     positive_seconds,
 )
 from openai_ft.errors import JobFailed, UsageError
@@ -263,7 +264,7 @@ def _watch(
 
 
 @click.command("watch")
-@click.argument("job_id")
+@click.argument("job_id", callback=job_id_arg)
 @click.option("--early-stop", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
               help="Cancel when validation loss has not improved for PATIENCE validation steps.")  # fmt: skip
 @click.option(

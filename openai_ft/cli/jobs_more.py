@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from openai_ft.cli._jobs_common import _asdict, _backend_options, _client, _out
+from openai_ft.cli._jobs_common import _asdict, _backend_options, _client, _out, job_id_arg
 
 
 def _when(ts: float | None) -> str:
@@ -54,7 +54,7 @@ def jobs_cmd(limit: int, backend: str | None, base_url: str | None, as_json: boo
 
 
 @click.command("status")
-@click.argument("job_id")
+@click.argument("job_id", callback=job_id_arg)
 @_backend_options
 def status_cmd(job_id: str, backend: str | None, base_url: str | None, as_json: bool) -> int:
     """Show one job's status."""
@@ -67,7 +67,7 @@ def status_cmd(job_id: str, backend: str | None, base_url: str | None, as_json: 
 
 def _control(action: str) -> click.Command:
     @click.command(action)
-    @click.argument("job_id")
+    @click.argument("job_id", callback=job_id_arg)
     @_backend_options
     def cmd(job_id: str, backend: str | None, base_url: str | None, as_json: bool) -> int:
         from openai_ft.job_ops import control_job
@@ -86,7 +86,7 @@ resume_cmd = _control("resume")
 
 
 @click.command("checkpoints")
-@click.argument("job_id")
+@click.argument("job_id", callback=job_id_arg)
 @_backend_options
 def checkpoints_cmd(job_id: str, backend: str | None, base_url: str | None, as_json: bool) -> int:
     """List a job's checkpoints with their metrics."""
@@ -106,7 +106,7 @@ def checkpoints_cmd(job_id: str, backend: str | None, base_url: str | None, as_j
 
 
 @click.command("metrics")
-@click.argument("job_id")
+@click.argument("job_id", callback=job_id_arg)
 @click.option("--out-dir", default="out/metrics", show_default=True)
 @_backend_options
 def metrics_cmd(
