@@ -7,8 +7,8 @@ file of the same shape named by ``OPENAI_FT_PRICES``; its models are merged by n
 from __future__ import annotations
 
 import json
-import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -18,7 +18,8 @@ from typing import Any
 from openai_ft.errors import UsageError
 
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
-# OpenAI's documented "auto" epochs rule: 3 epochs, kept so that examples x epochs is in range.
+# OpenAI's "auto" epochs rule, as its fine-tuning data preparation cookbook states it: 3 epochs,
+# changed (by integer division) so that examples x epochs stays within 100..25,000.
 DEFAULT_EPOCHS = 3
 MIN_TRAINED_EXAMPLES = 100
 MAX_TRAINED_EXAMPLES = 25_000
@@ -62,6 +63,7 @@ class Estimate:
     trained_tokens: int
     usd: float
     price_source: str
+    tokens_per_epoch: int = 0  # what one epoch trains on: each example capped at the context limit
 
 
 def _load_builtin() -> dict[str, Any]:
@@ -188,22 +190,32 @@ def resolve_epochs(n_examples: int, n_epochs: int | str = "auto") -> int:
     if n_examples <= 0:
         return DEFAULT_EPOCHS
     epochs = DEFAULT_EPOCHS
-    if n_examples * epochs < MIN_TRAINED_EXAMPLES:
-        epochs = min(MAX_EPOCHS, math.ceil(MIN_TRAINED_EXAMPLES / n_examples))
+    if n_examples * epochs < MIN_TRAINED_EXAMPLES:  # 30 examples: 100 // 30 = 3 epochs, not 4
+        epochs = min(MAX_EPOCHS, MIN_TRAINED_EXAMPLES // n_examples)
     elif n_examples * epochs > MAX_TRAINED_EXAMPLES:
         epochs = max(MIN_EPOCHS, MAX_TRAINED_EXAMPLES // n_examples)
     return epochs
 
 
+def billed_tokens(per_example: Iterable[int], model: str) -> int:
+    """Tokens one epoch trains on: each example's tokens, capped at ``model``'s context limit
+    (the service truncates a longer example, and bills what it trains on)."""
+    limit = model_info(model).context_limit
+    return sum(min(int(n), limit) for n in per_example)
+
+
 def estimate_training_cost(
     tokens_per_epoch: int, n_examples: int, model: str, n_epochs: int | str = "auto"
 ) -> Estimate:
-    """Trained tokens (tokens x epochs) and their price for ``model``."""
+    """Trained tokens (tokens x epochs) and their price for ``model``.
+
+    ``tokens_per_epoch`` should already be capped per example (:func:`billed_tokens`).
+    """
     epochs = resolve_epochs(n_examples, n_epochs)
     info = model_info(model)
     trained = tokens_per_epoch * epochs
     usd = round(trained / 1_000_000 * info.training_usd_per_1m, 4)
-    return Estimate(n_epochs=epochs, trained_tokens=trained, usd=usd, price_source=price_source())
+    return Estimate(epochs, trained, usd, price_source(), tokens_per_epoch=tokens_per_epoch)
 
 
 def inference_cost(

@@ -313,7 +313,8 @@ def train(
     if train_in.report is not None:
         epochs = job.hp.get("n_epochs", "auto")
         report = train_in.report
-        estimate = estimate_training_cost(report.tokens.total, report.examples, job.model, epochs)
+        per_epoch = report.estimate.tokens_per_epoch  # each example capped at the context limit
+        estimate = estimate_training_cost(per_epoch, report.examples, job.model, epochs)
 
     def result(
         found: Any, run_id: str | None, attached: bool, notices: tuple[str, ...] = ()

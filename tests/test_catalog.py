@@ -11,6 +11,7 @@ from openai_ft.catalog import (
     DEFAULT_MODEL,
     PRICE_SOURCE,
     PRICE_TABLE_DATE,
+    billed_tokens,
     estimate_training_cost,
     inference_cost,
     is_fine_tuned,
@@ -65,6 +66,11 @@ def test_unknown_model_gets_conservative_default() -> None:
     ("n_examples", "epochs"),
     [
         (10, 10),
+        (30, 3),  # the cookbook's integer division: 100 // 30 = 3, not ceil(100 / 30) = 4
+        (33, 3),
+        (25, 4),
+        (12, 8),
+        (7, 14),
         (3, 25),
         (1, 25),
         (34, 3),
@@ -177,3 +183,58 @@ def test_bad_price_override_is_a_usage_error(
     monkeypatch.setenv("OPENAI_FT_PRICES", str(tmp_path / "missing.json"))
     with pytest.raises(UsageError, match="cannot read"):
         model_info("gpt-4o")
+
+
+def cookbook_epochs(n: int) -> int:
+    """OpenAI's fine-tuning data preparation cookbook, transcribed."""
+    target, lo, hi, min_e, max_e = 3, 100, 25000, 1, 25
+    if n * target < lo:
+        return min(max_e, lo // n)
+    if n * target > hi:
+        return max(min_e, hi // n)
+    return target
+
+
+def test_auto_epochs_equal_the_cookbook_and_the_local_service_uses_them() -> None:
+    from openai_ft.local.engine import get_engine
+
+    engine = get_engine()
+    for n in range(1, 30_001):
+        assert resolve_epochs(n) == cookbook_epochs(n), n
+    for n in (12, 30, 33, 99, 8334):
+        hp = engine.resolve_hyperparameters(n, "supervised", {})
+        assert hp.n_epochs == cookbook_epochs(n), n
+
+
+def test_examples_over_the_context_limit_are_billed_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"tiny": {"context_limit": 100, "trainable": True}}}))
+    monkeypatch.setenv("OPENAI_FT_PRICES", str(path))
+    assert billed_tokens([40, 100, 5000, 99], "tiny") == 40 + 100 + 100 + 99
+    assert billed_tokens([], "tiny") == 0
+    est = estimate_training_cost(billed_tokens([40, 5000], "tiny"), 2, "tiny", 2)
+    assert (est.tokens_per_epoch, est.trained_tokens) == (140, 280)
+
+
+def test_validate_estimates_cost_on_truncated_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openai_ft.dataset.validate import validate
+
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"tiny": {"context_limit": 60, "trainable": True}}}))
+    monkeypatch.setenv("OPENAI_FT_PRICES", str(prices))
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i} " + "word " * (200 if i == 0 else 1)},
+                      {"role": "assistant", "content": "a"}]}
+        for i in range(10)
+    ]  # fmt: skip
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = validate(data, model="tiny")
+    assert report.tokens.max > 60  # the long example is counted in full ...
+    capped = report.tokens.total - report.tokens.max + 60
+    assert report.estimate.tokens_per_epoch == capped  # ... and billed at the limit
+    assert report.estimate.trained_tokens == capped * report.estimate.n_epochs

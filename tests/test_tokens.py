@@ -140,3 +140,12 @@ def test_reinforcement_has_no_assistant_tokens() -> None:
 
 def test_special_token_text_counts_as_plain_text() -> None:
     assert count_text("<|endoftext|>") == n("<|endoftext|>") > 1
+
+
+def test_tool_call_id_tokens_are_counted() -> None:
+    call_id = "call_Zx81Lm2QrT55bbdu"
+    tool = {"role": "tool", "tool_call_id": call_id, "content": "42"}
+    without = {"role": "tool", "content": "42"}
+    with_id = count_messages([tool], get_encoding("o200k_base")).total
+    assert with_id - count_messages([without], get_encoding("o200k_base")).total == n(call_id)
+    assert with_id == 3 + 3 + n("tool") + n("42") + n(call_id)

@@ -38,7 +38,7 @@ def test_valid_file_report(write_jsonl: Callable[..., Path]) -> None:
     assert report.tokens.total > report.tokens.assistant > 0
     assert report.tokens.min <= report.tokens.p50 <= report.tokens.p95 <= report.tokens.max
     assert (
-        report.estimate.n_epochs == 9 and report.estimate.trained_tokens == 9 * report.tokens.total
+        report.estimate.n_epochs == 8 and report.estimate.trained_tokens == 8 * report.tokens.total
     )
     data = report.to_dict()
     assert list(data) == [

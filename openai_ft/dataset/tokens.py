@@ -1,8 +1,8 @@
 """Exact, offline token counts with the encodings shipped in ``openai_ft/_data/encodings``.
 
 Counting rule (the one OpenAI's cookbook uses): each message costs 3 tokens plus the tokens of
-its string fields ``role``, ``content`` and ``name`` (+1 when ``name`` is present); each example
-costs 3 more. Text is encoded with ``encode_ordinary`` (special-token text counts as plain text).
+its string fields ``role``, ``content``, ``name`` (+1 when ``name`` is present) and a tool
+message's ``tool_call_id``; each example costs 3 more. Text is encoded with ``encode_ordinary`` (special-token text counts as plain text).
 Documented estimates for what that rule does not cover:
 
 - content given as a list of parts: the text of its ``text`` parts; an image part costs
@@ -237,6 +237,9 @@ class Counter:
             name = msg.get("name")
             if isinstance(name, str):
                 n += self.text(name) + TOKENS_PER_NAME
+            call_id = msg.get("tool_call_id")  # a string field of the message, read like the others
+            if isinstance(call_id, str):
+                n += self.text(call_id)
             total += n + body
             if role == "assistant" and msg.get("weight", 1) != 0:
                 assistant += body

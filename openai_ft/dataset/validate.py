@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from openai_ft.catalog import DEFAULT_MODEL, estimate_training_cost, model_info
+from openai_ft.catalog import DEFAULT_MODEL, billed_tokens, estimate_training_cost, model_info
 from openai_ft.dataset.quality import FileQuality
 from openai_ft.dataset.validate_rules import METHODS
 from openai_ft.dataset.validate_scan import (
@@ -161,7 +161,7 @@ def _merge(
         errors=tuple(sorted(errors, key=_order)),
         warnings=tuple(sorted(warnings, key=_order)),
         tokens=stats,
-        estimate=estimate_training_cost(stats.total, examples, model),
+        estimate=estimate_training_cost(billed_tokens(totals, model), examples, model),
     )
     return _Merged(report, quality)
 
