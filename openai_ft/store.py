@@ -132,6 +132,7 @@ class Ledger:
         self.path = Path(path) if path else state_dir() / "runs.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._in_tx = False
         self.db = sqlite3.connect(
             self.path, check_same_thread=False, timeout=30.0, factory=_Connection
         )
@@ -232,19 +233,45 @@ class Ledger:
     def _applied(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Statements run inside commit together, or not at all (a crash leaves none of them).
+
+        Re-entrant; other threads of this process wait for it to end, other processes too.
+        """
+        with self._guard(), self._lock:
+            if self._in_tx:
+                yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self.db.rollback()
+                raise
+            finally:
+                self._in_tx = False
+            self.db.commit()
+
+    def _commit(self) -> contextlib.AbstractContextManager[Any]:
+        """Commit on success, roll back on error; inside :meth:`transaction`, leave that to it."""
+        return contextlib.nullcontext() if self._in_tx else self.db
+
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, redacted: bool = False
     ) -> sqlite3.Cursor:
-        """Run one statement in its own transaction; text parameters are redacted of keys
-        (``redacted=True``: the caller has removed the keys in use and the text is kept as is)."""
+        """Run one statement in its own transaction (or the open :meth:`transaction`); text
+        parameters are redacted of keys (``redacted=True``: the caller has removed the keys in
+        use and the text is kept as is)."""
         clean = [redact(p) if isinstance(p, str) and not redacted else p for p in params]
-        with self._guard(), self._lock, self.db:
+        with self._guard(), self._lock, self._commit():
             return self.db.execute(sql, clean)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run one statement for many rows in one transaction."""
+        """Run one statement for many rows in one transaction (or the open one)."""
         clean = [[redact(p) if isinstance(p, str) else p for p in row] for row in rows]
-        with self._guard(), self._lock, self.db:
+        with self._guard(), self._lock, self._commit():
             self.db.executemany(sql, clean)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

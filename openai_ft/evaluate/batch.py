@@ -137,16 +137,20 @@ async def run_batch(
 
     async def finish(model: str, missing: list[Call], batch_id: str) -> None:
         answers = await _wait_and_join(client, batch_id, cache, sleep, poll_seconds)
-        for call in missing:
-            a = answers.get(call.key) or Answer("error", error="batch: no output line", batch=True)
-            a = cache.stored_form(a)  # score what a rerun will read back from the ledger
-            cache.put(model, call.key, a)
-            results[(model, call.key)] = a
-        # Joined only now that every answer is stored: a crash before this rejoins the batch.
-        cache.ledger.execute(
-            "UPDATE eval_batches SET status = 'joined' WHERE backend = ? AND batch_id = ?",
-            [cache.backend, batch_id],
-        )
+        # The answers and the 'joined' mark commit together: a crash before the end stores
+        # none of them, and the rerun joins this batch again instead of paying for another.
+        with cache.ledger.transaction():
+            for call in missing:
+                a = answers.get(call.key) or Answer(
+                    "error", error="batch: no output line", batch=True
+                )
+                a = cache.stored_form(a)  # score what a rerun will read back from the ledger
+                cache.put(model, call.key, a)
+                results[(model, call.key)] = a
+            cache.ledger.execute(
+                "UPDATE eval_batches SET status = 'joined' WHERE backend = ? AND batch_id = ?",
+                [cache.backend, batch_id],
+            )
         report()
 
     await asyncio.gather(*(finish(*s) for s in submitted))
