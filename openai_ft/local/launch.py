@@ -156,9 +156,11 @@ class Launcher:
         return child.pid
 
     def reap(self) -> None:
-        """Forget (and reap) our job processes that have exited."""
+        """Forget (and reap) our job processes that have exited or are exiting."""
         for job_id, child in list(self.children.items()):
-            if child.poll() is not None:
+            # A killed process with threads is a zombie leader for a while before waitpid
+            # sees it; it runs no more code, so it counts as gone (Popen reaps it later).
+            if child.poll() is not None or not pid_alive(child.pid):
                 del self.children[job_id]
 
     def needs_process(self, job: dict[str, Any]) -> bool:
