@@ -11,7 +11,7 @@ SEED   ?= 42
 
 export OPENAI_FT_BACKEND := $(BACKEND)
 
-.PHONY: install test check lint prepare validate upload train eval report demo serve clean
+.PHONY: install install-hf test check lint prepare validate upload train eval report demo demo-hf serve clean
 
 $(BIN)/.install-stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ $(BIN)/.install-stamp: pyproject.toml
 	touch $@
 
 install: $(BIN)/.install-stamp
+
+# The hf engine's extra: torch (pinned CPU/CUDA wheel), transformers, TRL, PEFT, accelerate.
+$(BIN)/.install-hf-stamp: $(BIN)/.install-stamp pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,hf]'
+	touch $@
+
+install-hf: $(BIN)/.install-hf-stamp
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -48,6 +55,22 @@ train: install
 # eval (base vs fine-tuned on the held-out test split) -> report.
 demo: install
 	$(MAKE) --no-print-directory prepare validate upload train eval report BACKEND=$(BACKEND)
+
+# The same pipeline with the hf engine: a tiny Qwen2-architecture model built offline (or
+# HF_MODEL=<folder or hub id already in the local cache>) fine-tuned with LoRA on the CPU/GPU.
+HF_MODEL ?=
+HF_HP    ?= n_epochs=3 learning_rate_multiplier=20
+demo-hf: install-hf
+	@mkdir -p $(OUT)
+	$(if $(HF_MODEL),,test -f $(OUT)/tiny-model/config.json || $(BIN)/python -m openai_ft.local.engines.hf.tiny $(OUT)/tiny-model)
+	OPENAI_FT_HF_MODELS="hf-base=$(if $(HF_MODEL),$(HF_MODEL),$(abspath $(OUT)/tiny-model))" \
+	  $(MAKE) --no-print-directory prepare validate upload train-hf eval-hf report MODEL=hf-base BACKEND=local
+
+train-hf: install
+	$(OFT) train --training-file $(OUT)/data/train.jsonl --validation-file $(OUT)/data/validation.jsonl --model $(MODEL) --suffix demo --seed $(SEED) $(foreach h,$(HF_HP),--hp $(h)) --yes --wait
+
+eval-hf: install
+	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --limit 40
 
 eval: install
 	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --require-better

@@ -219,6 +219,10 @@ def _resolve_job(cfg: Mapping[str, Any], args: Mapping[str, Any]) -> _Job:
     if kind not in ("supervised", "dpo"):
         raise UsageError(f"unknown method {kind!r}", tip="use --method supervised or dpo")
     hp = {k: v for k in HYPERPARAMETERS if (v := _pick(args[k], cfg, k)) is not None}
+    table = cfg.get("hyperparameters")
+    extra = {k: v for k, v in (table if isinstance(table, Mapping) else {}).items()}
+    hp.update({k: v for k, v in extra.items() if k not in HYPERPARAMETERS})
+    hp.update({k: v for k, v in (args.get("hp") or {}).items() if args.get(k) is None})
     if "beta" in hp and kind != "dpo":
         raise UsageError(
             "--beta applies to --method dpo only", tip="drop --beta or add --method dpo"
@@ -274,6 +278,7 @@ def train(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     on_upload: ProgressCallback | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Create a fine-tuning job, or attach to the one these same inputs created before.
 
@@ -296,7 +301,7 @@ def train(
         "model": model, "method": method, "n_epochs": n_epochs, "batch_size": batch_size,
         "learning_rate_multiplier": learning_rate_multiplier, "beta": beta, "suffix": suffix,
         "seed": seed, "metadata": metadata, "wandb_project": wandb_project,
-        "budget_usd": budget_usd,
+        "budget_usd": budget_usd, "hp": hyperparameters,
     }  # fmt: skip
     job = _resolve_job(cfg, args)
     settings = resolve_backend(backend, base_url, dict(cfg))

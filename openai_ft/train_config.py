@@ -13,6 +13,12 @@ from typing import Any
 from openai_ft.errors import UsageError
 
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+# What the local service's hf engine (open-weight models) also trains; other servers refuse them.
+OPEN_WEIGHT_HYPERPARAMETERS = (
+    "fine_tuning", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules",
+    "freeze_layers", "weight_decay", "warmup_ratio", "lr_scheduler", "max_seq_length",
+    "gradient_accumulation_steps", "eval_steps", "early_stopping_patience",
+)  # fmt: skip
 TRAIN_KEYS = (
     "training_file", "validation_file", "model", "method", "suffix", "seed", "metadata",
     "wandb_project", "budget_usd", "backend", "base_url", "hyperparameters", *HYPERPARAMETERS,
@@ -49,8 +55,9 @@ def check_run_config(cfg: Mapping[str, Any], where: str = "run config") -> dict[
         if key in ("hyperparameters", "metadata") and not isinstance(value, Mapping):
             raise UsageError(f"{where}: {key!r} must be a table", tip=f"write it as [{key}]")
     for key in flat.get("hyperparameters", {}):
-        if key not in HYPERPARAMETERS:
-            raise _unknown(key, HYPERPARAMETERS, f"{where} [hyperparameters]")
+        if key not in HYPERPARAMETERS + OPEN_WEIGHT_HYPERPARAMETERS:
+            known = HYPERPARAMETERS + OPEN_WEIGHT_HYPERPARAMETERS
+            raise _unknown(key, known, f"{where} [hyperparameters]")
     return flat
 
 

@@ -66,6 +66,20 @@ def _number(text: str | None) -> int | float | str | None:
             raise UsageError(f"not a number: {text!r}", tip="use a number or 'auto'") from None
 
 
+def _hp_pair(item: str) -> tuple[str, Any]:
+    """``--hp KEY=VALUE``: a number, ``auto``, a word, or a comma list (``q_proj,v_proj``)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip() or not text.strip():
+        raise UsageError(f"--hp {item!r} is not KEY=VALUE", tip="for example --hp lora_rank=8")
+    text = text.strip()
+    if "," in text:
+        return key.strip(), [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        return key.strip(), _number(text)
+    except UsageError:
+        return key.strip(), text
+
+
 def _whole(text: str | None) -> int | str | None:
     value = _number(text)
     if isinstance(value, float):
@@ -82,6 +96,8 @@ def _whole(text: str | None) -> int | str | None:
 @click.option("--batch-size", default=None, help="Batch size, or 'auto'.")
 @click.option("--learning-rate-multiplier", default=None, help="LR multiplier, or 'auto'.")
 @click.option("--beta", default=None, help="DPO beta, or 'auto'.")
+@click.option("--hp", "hp", multiple=True, metavar="KEY=VALUE",
+              help="Any other hyperparameter (open-weight models: lora_rank=8...), repeatable.")  # fmt: skip
 @click.option("--suffix", default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--metadata", "meta", multiple=True, help="k=v, repeatable.")
@@ -112,6 +128,7 @@ def train_cmd(**o: Any) -> int:
                 f"--metadata {item!r} is not k=v", tip="for example --metadata team=support"
             )
         meta[key] = value
+    hp = dict(_hp_pair(item) for item in o["hp"])
     wait = o["wait"] if o["wait"] is not None else sys.stderr.isatty()
     if o["early_stop"] is not None and not wait:
         raise UsageError(
@@ -160,7 +177,7 @@ def train_cmd(**o: Any) -> int:
             wandb_project=o["wandb_project"], config=cfg, new=o["new"],
             budget_usd=o["budget_usd"], force=o["force"], confirm=confirm,
             client=client, backend=settings.backend, base_url=settings.base_url,
-            on_upload=on_progress,
+            on_upload=on_progress, hyperparameters=hp or None,
         )  # fmt: skip
     finally:
         close()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from openai_ft.errors import UsageError
 
 if TYPE_CHECKING:
     from openai_ft.local.app import Service
     from openai_ft.local.core import Response
-    from openai_ft.local.engine import Engine
+    from openai_ft.local.engine import Engine, TrainedModel
     from openai_ft.local.hyperparams import HyperparameterSpec
 
 HF_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")
@@ -102,15 +102,16 @@ def job_spec(svc: Service, model: str) -> HyperparameterSpec:
     return HF_HYPERPARAMETERS
 
 
-def load_trained(data: bytes) -> Any:
-    """A stored model of any engine, from its blob."""
+def load_trained(data: bytes) -> TrainedModel:
+    """A stored model of any engine, from its blob (an hf model is duck-typed as one: the
+    service only stores, caches and hands it back to its engine)."""
     from openai_ft.local.engines.hf.model import MAGIC
 
     if data.startswith(MAGIC):
         require_hf()
         from openai_ft.local.engines.hf.model import HFModel
 
-        return HFModel.from_bytes(data)
+        return cast("TrainedModel", HFModel.from_bytes(data))
     from openai_ft.local.engine import TrainedModel
 
     return TrainedModel.from_bytes(data)

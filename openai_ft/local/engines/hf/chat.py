@@ -59,22 +59,26 @@ def _rows(decoder: Any, body: dict[str, Any], on_text: Any = None) -> list[Row]:
     top_n = _int(body, "top_logprobs", 0, 20) or 0
     if top_n and not body.get("logprobs"):
         raise ApiError(400, "'top_logprobs' requires 'logprobs' to be true.", param="top_logprobs")
-    common = {
-        "prompt": ids,
-        "max_new": limit or DEFAULT_MAX_TOKENS,
-        "temperature": _number(body, "temperature", 1.0, 0.0, 2.0),
-        "top_p": _number(body, "top_p", 1.0, 0.0, 1.0),
-        "stops": _stops(body),
-        "top_logprobs": max(top_n, 1) if body.get("logprobs") else 0,
-    }
-    return [
-        Row(
-            **common,
-            seed=None if seed is None else seed + i,
-            on_text=None if on_text is None else (lambda t, e, i=i: on_text(i, t, e)),
+    temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
+    top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
+    stops = _stops(body)
+
+    def row(i: int) -> Row:
+        def report(text: str, entry: Any) -> None:
+            on_text(i, text, entry)
+
+        return Row(
+            prompt=ids,
+            max_new=limit or DEFAULT_MAX_TOKENS,
+            temperature=temperature,
+            top_p=top_p,
+            seed=None if seed is None else seed + i,  # choice i samples the same in any batch
+            stops=stops,
+            top_logprobs=max(top_n, 1) if body.get("logprobs") else 0,
+            on_text=None if on_text is None else report,
         )
-        for i in range(n)
-    ]
+
+    return [row(i) for i in range(n)]
 
 
 def _logprobs(row: Row, top_n: int) -> dict[str, Any]:
@@ -167,7 +171,8 @@ def answer(svc: Service, model: str, body: dict[str, Any]) -> Response:
         return Response(
             200,
             {"content-type": "text/event-stream", "cache-control": "no-cache"},
-            chunks=_stream(svc, model, body, decoder, rows, events),
+            # The server writes each chunk as the generator yields it (token by token).
+            chunks=_stream(svc, model, body, decoder, rows, events),  # type: ignore[arg-type]
         )
     rows = _rows(decoder, body)
     decoder.run(rows)

@@ -62,7 +62,7 @@ class HFEngine(Engine):
         on_epoch_end: Callable[[int, int, Any], None],
         should_stop: Callable[[], bool],
         start_step: int = 0,
-    ) -> HFModel:
+    ) -> Any:
         """Train with TRL, resuming from the newest checkpoint at or before ``start_step``."""
         import torch
 
@@ -151,7 +151,8 @@ class HFEngine(Engine):
         model, earlier = self._model(hp, base, kind)
         args = common_args(hp, self._out(), seed, total, bool(valid))
         if method == "dpo":
-            from trl import DPOConfig, DPOTrainer
+            from trl.trainer.dpo_config import DPOConfig
+            from trl.trainer.dpo_trainer import DPOTrainer
 
             ref = None
             if earlier is not None:  # the reference is the model this job starts from
@@ -163,13 +164,14 @@ class HFEngine(Engine):
             return DPOTrainer(
                 model=model,
                 ref_model=ref,
-                args=DPOConfig(beta=hp.beta, **args),
+                args=DPOConfig(beta=hp.beta or hparams.DEFAULT_BETA, **args),
                 train_dataset=Dataset.from_list([dpo_example(e) for e in train]),
                 eval_dataset=Dataset.from_list([dpo_example(e) for e in valid]) if valid else None,
                 processing_class=tokenizer,
                 callbacks=[reporter],
             )
-        from trl import SFTConfig, SFTTrainer
+        from trl.trainer.sft_config import SFTConfig
+        from trl.trainer.sft_trainer import SFTTrainer
 
         def rows(examples: list[dict[str, Any]]) -> Any:
             return Dataset.from_list(

@@ -53,7 +53,7 @@ class Words(Range):
 _OPEN: dict[str, Range] = {
     "fine_tuning": Choice(int, choices=FINE_TUNING),
     "lora_rank": Range(int, 1, 1024),
-    "lora_alpha": Range(float, 0, None, low_open=True),
+    "lora_alpha": Range(int, 1, 4096),
     "lora_dropout": Range(float, 0, 1),
     "lora_target_modules": Words(int),
     "freeze_layers": Range(int, 0, 1000),
@@ -76,7 +76,7 @@ class HFHyperparameters(Hyperparameters):
 
     fine_tuning: str = "lora"
     lora_rank: int = 16
-    lora_alpha: float = 32.0
+    lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: Any = "all-linear"
     freeze_layers: int = 0

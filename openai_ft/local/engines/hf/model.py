@@ -29,17 +29,15 @@ def quiet() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    from transformers.utils import logging as tlog
+    import importlib
 
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    try:
-        from datasets.utils.logging import disable_progress_bar, set_verbosity_error
-
-        disable_progress_bar()
-        set_verbosity_error()
-    except ImportError:
-        pass
+    for name in ("transformers.utils.logging", "datasets.utils.logging"):
+        try:
+            module: Any = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.set_verbosity_error()
+        module.disable_progress_bar()
 
 
 def device_and_dtype() -> tuple[str, Any]:
@@ -64,11 +62,12 @@ def load_tokenizer(path: str) -> Any:
 
 def load_causal_lm(path: str) -> Any:
     """A causal LM from a local folder, on the GPU when there is one."""
-    from transformers import AutoModelForCausalLM
+    import transformers
 
+    auto: Any = transformers.AutoModelForCausalLM
     quiet()
     device, dtype = device_and_dtype()
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+    model = auto.from_pretrained(path, local_files_only=True, dtype=dtype)
     return model.to(device)
 
 

@@ -14,6 +14,7 @@ import csv
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>"]
 DEFAULT_DATA = Path(__file__).resolve().parents[4] / "data" / "support_tickets.csv"
@@ -31,10 +32,10 @@ def _texts(paths: Sequence[Path]) -> Iterator[str]:
     yield "system user assistant tool You are a helpful assistant. json JSON labels"
 
 
-def build_tokenizer(paths: Sequence[Path], vocab_size: int = 1024) -> object:
+def build_tokenizer(paths: Sequence[Path], vocab_size: int = 1024) -> Any:
     """A byte-level BPE tokenizer trained on ``paths`` with ChatML special tokens."""
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
     from trl.chat_template_utils import qwen2_5_chat_template
 
     tok = Tokenizer(models.BPE())
@@ -47,7 +48,8 @@ def build_tokenizer(paths: Sequence[Path], vocab_size: int = 1024) -> object:
         show_progress=False,
     )
     tok.train_from_iterator(_texts(paths), trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    fast_class: Any = transformers.PreTrainedTokenizerFast
+    fast = fast_class(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
@@ -60,10 +62,13 @@ def build_tokenizer(paths: Sequence[Path], vocab_size: int = 1024) -> object:
 def build(out_dir: Path, paths: Sequence[Path] = (DEFAULT_DATA,), seed: int = 0) -> Path:
     """Write the tiny model and its tokenizer to ``out_dir``; returns it."""
     import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    import transformers
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    generation_config: Any = transformers.GenerationConfig
 
     tokenizer = build_tokenizer(paths)
-    vocab = len(tokenizer)  # type: ignore[arg-type]
+    vocab = len(tokenizer)
     config = Qwen2Config(
         vocab_size=vocab,
         hidden_size=64,
@@ -74,17 +79,17 @@ def build(out_dir: Path, paths: Sequence[Path] = (DEFAULT_DATA,), seed: int = 0)
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=None,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),  # type: ignore[attr-defined]
-        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),  # type: ignore[attr-defined]
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
-    model.generation_config = GenerationConfig(
+    model.generation_config = generation_config(
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(out_dir)
     return out_dir
 
 

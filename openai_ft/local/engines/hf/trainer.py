@@ -18,7 +18,7 @@ from openai_ft.local.engine_train import StepMetrics
 from openai_ft.local.engines.hf.hparams import HFHyperparameters
 
 
-class Reporter(TrainerCallback):  # type: ignore[misc]
+class Reporter(TrainerCallback):  # type: ignore[misc,unused-ignore]
     """Trainer callback: step metrics out, stop requests in, epoch checkpoints out."""
 
     def __init__(
