@@ -103,11 +103,7 @@ async def evaluate_async(
     model after ``models`` (baselines) and names the best of them in ``summary["best"]``.
     ``limit=N`` evaluates only the first N examples.
     """
-    examples = list(data) if not isinstance(data, str | Path) else load_examples(data)
-    if limit is not None:
-        if limit < 1:
-            raise UsageError(f"limit must be at least 1, got {limit}", tip="drop it or pass 1+")
-        examples = examples[:limit]
+    examples = _examples(data, limit)
     s = settings or resolve_backend()
     led = open_ledger(ledger)
     models = resolve_models(models, s.name, led, allow_empty=checkpoints is not None)
@@ -134,14 +130,7 @@ async def evaluate_async(
         Call(m, b, k, estimate_tokens(b)) for m in models for b, k in zip(bodies, keys, strict=True)
     ]
     timing = {"clock": clock, "sleep": sleep, "on_progress": on_progress}
-    if batch:
-        from openai_ft.evaluate.batch import run_batch
-
-        answers = await run_batch(client, calls, cache, retry_errors=opts.retry_errors,
-                                  clock=clock, sleep=sleep, on_progress=on_progress,
-                                  cost=lambda m, p, c: _cost(m, p, c, True))  # fmt: skip
-    else:
-        answers = await Runner(client, cache, opts, cost=_cost, **timing).run(calls)  # type: ignore[arg-type]
+    answers = await _answers(client, calls, cache, opts, batch, timing)
     rows = _rows(examples, models, keys, answers, scorer_objs)
     unparsed: dict[str, dict[str, Any]] = {}
     for sc in scorer_objs:
@@ -168,6 +157,33 @@ async def evaluate_async(
                   "checkpoints": checkpoints}  # fmt: skip
         save_run(rid, frame, summary, config, s.name, led)
     return EvalResult(rid, frame, summary)
+
+
+def _examples(data: str | Path | Sequence[Example], limit: int | None) -> list[Example]:
+    """The eval set (loaded from a path), cut to its first ``limit`` examples when given."""
+    examples = list(data) if not isinstance(data, str | Path) else load_examples(data)
+    if limit is not None:
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}", tip="drop it or pass 1+")
+        examples = examples[:limit]
+    return examples
+
+
+async def _answers(
+    client: Any,
+    calls: Sequence[Call],
+    cache: AnswerCache,
+    opts: RunOptions,
+    batch: bool,
+    timing: dict[str, Any],
+) -> dict[tuple[str, str], Answer]:
+    """Every call's answer, through the Batch API or the async runner."""
+    if batch:
+        from openai_ft.evaluate.batch import run_batch
+
+        return await run_batch(client, calls, cache, retry_errors=opts.retry_errors,
+                               cost=lambda m, p, c: _cost(m, p, c, True), **timing)  # fmt: skip
+    return await Runner(client, cache, opts, cost=_cost, **timing).run(calls)
 
 
 def _rows(

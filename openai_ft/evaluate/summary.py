@@ -102,97 +102,121 @@ def summarize(
         "label_breakdown": {},
     }  # fmt: skip
     by_model = {m: frame[frame["model"] == m].set_index("example").sort_index() for m in models}
+    labels = sorted(set(frame["reference"].astype(str)))
     for model in models:
         rows = by_model[model]
-        answered = int((rows["status"] == "ok").sum())
-        entry: dict[str, Any] = {
-            "model": model,
-            "examples": len(rows),
-            "answered": answered,
-            "failed": len(rows) - answered,
-            "scores": {},
-            "cost_usd": round(float(rows["cost_usd"].sum()), 6),
-            "prompt_tokens": int(rows["prompt_tokens"].sum()),
-            "completion_tokens": int(rows["completion_tokens"].sum()),
-        }
-        failed = rows[rows["status"] != "ok"]
-        if len(failed):  # what went wrong, so a run where every request failed says why
-            entry["first_error"] = str(failed["error"].iloc[0])[:300]
+        out["models"].append(model_entry(model, rows, scorers))
         for sc in scorers:
-            col = score_column(sc.name)
-            mean, lo, hi = stats.bootstrap_ci(counted(rows, col).dropna().to_numpy(float))
-            answered_only = rows.loc[rows["status"] == "ok", col].dropna()
-            entry["scores"][sc.name] = {
-                "mean": _num(mean),
-                "ci95": [_num(lo), _num(hi)],
-                "answered_mean": _num(float(answered_only.mean())) if len(answered_only) else None,
-            }
             if sc.classification:
-                refs = [str(r) for r in rows["reference"]]
-                labels = sorted(set(frame["reference"].astype(str)))
-                preds = [
-                    canonical_label(str(p), labels) if status == "ok" else FAILED
-                    for p, status in zip(rows["prediction"], rows["status"], strict=True)
-                ]
-                rep = stats.classification_report(preds, refs, labels)
-                out["classification"].setdefault(sc.name, {})[model] = {
-                    "labels": list(rep.labels),
-                    "accuracy": _num(rep.accuracy),
-                    "macro_f1": _num(rep.macro_f1),
-                    "per_class": {
-                        label: {
-                            "precision": round(rep.precision[label], 6),
-                            "recall": round(rep.recall[label], 6),
-                            "f1": round(rep.f1[label], 6),
-                            "support": rep.support[label],
-                        }
-                        for label in rep.labels
-                    },
-                    "confusion": [list(r) for r in rep.confusion],
-                }
-        out["models"].append(entry)
+                report = classification(rows, labels)
+                out["classification"].setdefault(sc.name, {})[model] = report
     base = models[0]
     for model in models[1:]:
         for sc in scorers:
-            col = score_column(sc.name)
-            pair = (
-                counted(by_model[model], col)
-                .to_frame()
-                .merge(
-                    counted(by_model[base], col).to_frame(),
-                    left_index=True,
-                    right_index=True,
-                    suffixes=("", "_base"),
-                )
-                .dropna()
-            )
-            if pair.empty:
+            comp = comparison(by_model[model], by_model[base], model, base, sc)
+            if comp is None:
                 continue
-            c = stats.compare(
-                model, base, sc.name, pair[col].to_numpy(float),
-                pair[col + "_base"].to_numpy(float), binary=sc.binary,
-            )  # fmt: skip
-            out["comparisons"].append(
-                {
-                    "model": model,
-                    "vs": base,
-                    "scorer": sc.name,
-                    "diff": _num(c.diff),
-                    "ci95": [_num(c.ci95[0]), _num(c.ci95[1])],
-                    "p_value": _p(c.p_value),
-                    "wins": c.wins,
-                    "ties": c.ties,
-                    "losses": c.losses,
-                    "test": c.test,
-                    "examples": len(pair),
-                }
-            )
-            out["comparisons"][-1]["verdict"] = verdict_kind(out["comparisons"][-1])
+            out["comparisons"].append(comp)
             if sc.classification:
                 out["label_breakdown"].setdefault(sc.name, []).append(
-                    label_breakdown(by_model[model], by_model[base], col, model, base)
+                    label_breakdown(
+                        by_model[model], by_model[base], score_column(sc.name), model, base
+                    )
                 )
     out["worst"] = worst_examples(frame, models[-1], scorers)
+    return out
+
+
+def model_entry(model: str, rows: pd.DataFrame, scorers: Sequence[Scorer]) -> dict[str, Any]:
+    """One model's counts, cost and scores: over every example (failures 0), and answered-only."""
+    answered = int((rows["status"] == "ok").sum())
+    entry: dict[str, Any] = {
+        "model": model,
+        "examples": len(rows),
+        "answered": answered,
+        "failed": len(rows) - answered,
+        "scores": {},
+        "cost_usd": round(float(rows["cost_usd"].sum()), 6),
+        "prompt_tokens": int(rows["prompt_tokens"].sum()),
+        "completion_tokens": int(rows["completion_tokens"].sum()),
+    }
+    failed = rows[rows["status"] != "ok"]
+    if len(failed):  # what went wrong, so a run where every request failed says why
+        entry["first_error"] = str(failed["error"].iloc[0])[:300]
+    for sc in scorers:
+        col = score_column(sc.name)
+        mean, lo, hi = stats.bootstrap_ci(counted(rows, col).dropna().to_numpy(float))
+        answered_only = rows.loc[rows["status"] == "ok", col].dropna()
+        entry["scores"][sc.name] = {
+            "mean": _num(mean),
+            "ci95": [_num(lo), _num(hi)],
+            "answered_mean": _num(float(answered_only.mean())) if len(answered_only) else None,
+        }
+    return entry
+
+
+def classification(rows: pd.DataFrame, labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class figures and the confusion matrix; a failure is wrong."""
+    refs = [str(r) for r in rows["reference"]]
+    preds = [
+        canonical_label(str(p), labels) if status == "ok" else FAILED
+        for p, status in zip(rows["prediction"], rows["status"], strict=True)
+    ]
+    rep = stats.classification_report(preds, refs, labels)
+    return {
+        "labels": list(rep.labels),
+        "accuracy": _num(rep.accuracy),
+        "macro_f1": _num(rep.macro_f1),
+        "per_class": {
+            label: {
+                "precision": round(rep.precision[label], 6),
+                "recall": round(rep.recall[label], 6),
+                "f1": round(rep.f1[label], 6),
+                "support": rep.support[label],
+            }
+            for label in rep.labels
+        },
+        "confusion": [list(r) for r in rep.confusion],
+    }
+
+
+def comparison(
+    rows: pd.DataFrame, base_rows: pd.DataFrame, model: str, base: str, sc: Scorer
+) -> dict[str, Any] | None:
+    """``model`` against ``base`` on one scorer, paired per example (failures score 0); None
+    when no example has a score from both."""
+    col = score_column(sc.name)
+    pair = (
+        counted(rows, col)
+        .to_frame()
+        .merge(
+            counted(base_rows, col).to_frame(),
+            left_index=True,
+            right_index=True,
+            suffixes=("", "_base"),
+        )
+        .dropna()
+    )
+    if pair.empty:
+        return None
+    c = stats.compare(
+        model, base, sc.name, pair[col].to_numpy(float), pair[col + "_base"].to_numpy(float),
+        binary=sc.binary,
+    )  # fmt: skip
+    out = {
+        "model": model,
+        "vs": base,
+        "scorer": sc.name,
+        "diff": _num(c.diff),
+        "ci95": [_num(c.ci95[0]), _num(c.ci95[1])],
+        "p_value": _p(c.p_value),
+        "wins": c.wins,
+        "ties": c.ties,
+        "losses": c.losses,
+        "test": c.test,
+        "examples": len(pair),
+    }
+    out["verdict"] = verdict_kind(out)
     return out
 
 
