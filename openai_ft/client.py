@@ -226,12 +226,20 @@ def recorded_client(
             " made on",
             tip="see the job's curves with `openai-ft metrics JOB --base-url URL` instead",
         )
+    # As recorded, as headers: the SDK reads OPENAI_ORG_ID/OPENAI_PROJECT_ID for a None argument
+    # (again on every with_options copy), and Omit() is its way of sending none.
+    headers: dict[str, Any] = {
+        "OpenAI-Organization": org or openai.Omit(),
+        "OpenAI-Project": project or openai.Omit(),
+    }
     http = openai.DefaultHttpx2Client(timeout=timeout)
     if kind == "azure":
         endpoint = host.rstrip("/").removesuffix("/openai")
-        return openai.AzureOpenAI(**_azure_kwargs(endpoint), http_client=http)
+        kwargs = _azure_kwargs(endpoint)
+        return openai.AzureOpenAI(**kwargs, default_headers=headers, http_client=http)
     kwargs = _openai_kwargs(BackendSettings(kind, base_url=host))
-    return openai.OpenAI(**{**kwargs, "organization": org, "project": project}, http_client=http)
+    kwargs.update(organization=org, project=project)
+    return openai.OpenAI(**kwargs, default_headers=headers, http_client=http)
 
 
 def creating(client: C) -> C:
