@@ -96,10 +96,10 @@ def detached(home: Path) -> Iterator[LocalService]:
 def test_train_no_wait_then_the_job_finishes_with_no_command_attached(tmp_path: Path) -> None:
     home = tmp_path / "state"
     data = tmp_path / "train.jsonl"
-    data.write_bytes(jsonl(chat_rows(24)))
+    data.write_bytes(jsonl(chat_rows(12)))
     env = {**os.environ, "OPENAI_FT_HOME": str(home), "OPENAI_FT_LOCAL_SPEED": "0.03"}
     env.pop("OPENAI_FT_BACKEND", None)
-    args = ["--training-file", str(data), "--model", "gpt-4o-mini-2024-07-18", "--n-epochs", "3"]
+    args = ["--training-file", str(data), "--model", "gpt-4o-mini-2024-07-18", "--n-epochs", "2"]
     args += ["--batch-size", "1", "--yes", "--no-wait"]
     cli = [sys.executable, "-m", "openai_ft"]
     train = subprocess.run([*cli, "train", *args], env=env, capture_output=True, text=True,
@@ -109,10 +109,10 @@ def test_train_no_wait_then_the_job_finishes_with_no_command_attached(tmp_path: 
     with LocalService(home, autostart=False) as reader:  # reads the state; trains nothing
         at_exit = job_of(reader, job_id)
         assert at_exit["status"] in ("validating_files", "queued", "running")
-        assert at_exit["x_last_step"] < 72  # 24 examples x 3 epochs, batch 1
+        assert at_exit["x_last_step"] < 24  # 12 examples x 2 epochs, batch 1
         pid = worker_pid(reader, job_id)
         until(lambda: job_of(reader, job_id)["status"] == "succeeded")
-        assert steps_of(reader, job_id) == list(range(1, 73))  # each step once
+        assert steps_of(reader, job_id) == list(range(1, 25))  # each step once
         until(lambda: not pid_alive(pid), timeout=30)  # the job process ended with its job
         assert lease_of(reader.service.state, job_id) is None
     status = subprocess.run([*cli, "status", job_id, "--json"], env=env, capture_output=True,
@@ -178,7 +178,7 @@ def test_cancel_stops_the_job_process_within_seconds(detached: LocalService) -> 
 
 
 def test_pause_ends_the_process_and_resume_starts_a_new_one(detached: LocalService) -> None:
-    job_id = create_job(detached, n_epochs=10)
+    job_id = create_job(detached, n_epochs=4)
     pid = worker_pid(detached, job_id)
     until(lambda: job_of(detached, job_id)["x_last_step"] >= 2)
     client = make_client(detached)
@@ -188,4 +188,28 @@ def test_pause_ends_the_process_and_resume_starts_a_new_one(detached: LocalServi
     client.fine_tuning.jobs.resume(job_id)
     worker_pid(detached, job_id, other_than=pid)  # resume started a new job process
     until(lambda: job_of(detached, job_id)["status"] == "succeeded")
-    assert 2 <= paused_at < 120 and steps_of(detached, job_id) == list(range(1, 121))
+    assert 2 <= paused_at < 48 and steps_of(detached, job_id) == list(range(1, 49))
+
+
+def test_serve_starts_a_job_process_per_job(tmp_path: Path) -> None:
+    from .test_serve_cli import _start, _stop
+
+    home = tmp_path / "state"
+    proc, url = _start(home, "--speed", "0.02")
+    try:
+        client = openai.OpenAI(api_key="local", base_url=url, max_retries=0)
+        train = client.files.create(file=("t.jsonl", jsonl(chat_rows(12))), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
+        done = until(
+            lambda: (j := client.fine_tuning.jobs.retrieve(job.id)).status == "succeeded" and j
+        )
+        reply = client.chat.completions.create(
+            model=done.fine_tuned_model or "", messages=[{"role": "user", "content": "review 3"}]
+        )
+        assert reply.choices[0].message.content in ("positive", "negative", "neutral")
+    finally:
+        _stop(proc)
+    with LocalService(home, autostart=False) as reader:
+        assert job_of(reader, job.id)["x_worker"]["pid"] != proc.pid  # trained elsewhere
+    log = (home / "service" / "jobs" / f"{job.id}.log").read_text()
+    assert "training in pid" in log and "job succeeded" in log
