@@ -155,3 +155,37 @@ async def test_retry_errors_after_a_joined_batch_submits_a_new_one(world: World)
     )  # fmt: skip
     assert (res.results["status"] == "ok").all()
     assert world.count("batch") == 2
+
+
+async def test_a_batch_recorded_under_another_project_is_kept_and_not_waited_for(
+    home: Path, write_jsonl: Any
+) -> None:
+    """Two projects behind one backend name share the ledger: project b cannot see project a's
+    batch (404); it submits its own, and a's row is still a's on a's next run."""
+    data = write_jsonl(_rows(4))
+    a, b = World(home / "a", data), World(home / "b", data)
+    ledger = open_ledger(Ledger(home / "runs.db"))
+    try:
+        pending_a = a.client()
+        await _submit_only(a, pending_a, ledger)  # a's batch is submitted, not yet joined
+        res_b = await b.run(b.client(), ledger)
+        assert (res_b.results["status"] == "ok").all()
+        assert a.count("batch") == 1 and b.count("batch") == 1
+        res_a = await a.run(a.client(), ledger)  # a's rerun joins a's batch, none new
+        assert (res_a.results["status"] == "ok").all() and a.count("batch") == 1
+    finally:
+        a.svc.close()
+        b.svc.close()
+
+
+async def _submit_only(world: World, client: Any, ledger: Ledger) -> None:
+    """Run eval --batch until its batch is submitted, then stop (as if the run was killed)."""
+
+    async def killed(_: float) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        await evaluate_async(
+            world.data, [BASE], scorers=["exact"], settings=world.settings, client=client,
+            ledger=ledger, batch=True, sleep=killed,
+        )  # fmt: skip

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from openai_ft.client import creating, map_error
-from openai_ft.errors import BackendError, ServiceUnavailable
+from openai_ft.errors import BackendError, NotFound, ServiceUnavailable
 from openai_ft.evaluate.cache import Answer, AnswerCache
 from openai_ft.evaluate.runner import Call, Progress, ProgressFn, answer_from_response
 
@@ -31,6 +31,7 @@ BATCH_KEY = "openai_ft_batch"  # metadata: the hash of the batch's requests
 CREATE_ATTEMPTS = 3
 LOOKUP_SCAN = 500  # batches (newest first) searched for ours
 ENDED = ("failed", "expired", "cancelled", "joined")
+NOT_HERE = "not_found"  # recorded, but this location's service does not know it
 
 
 def batch_input(calls: Sequence[Call]) -> bytes:
@@ -168,15 +169,11 @@ async def _submit(
     service by its metadata), else a new one. Never two for the same requests."""
     keys_hash = hashlib.sha256("\n".join(sorted(c.key for c in calls)).encode()).hexdigest()[:32]
     led, backend = cache.ledger, cache.backend
-    marks = ", ".join("?" * len(ENDED))
-    row = led.one(
-        "SELECT batch_id FROM eval_batches WHERE backend = ? AND model = ? AND keys_hash = ?"
-        f" AND status NOT IN ({marks}) ORDER BY created_at DESC",
-        [backend, model, keys_hash, *ENDED],
-    )
     pending = f"pending:{model}:{keys_hash}"
-    if row is not None and row["batch_id"] != pending:
-        return str(row["batch_id"])
+    recorded = await _recorded(client, led, [backend, model, keys_hash], pending)
+    if recorded is not None:
+        return recorded
+    marks = ", ".join("?" * len(ENDED))
     # The pending row first: a crash or a lost answer from here on is looked up on the rerun.
     led.execute(
         "INSERT OR IGNORE INTO eval_batches (backend, model, batch_id, keys_hash, status,"
@@ -193,11 +190,42 @@ async def _submit(
     if b is None:
         file_id = await _input_file(client, batch_input(calls), sleep)
         b = await _create_batch(client, file_id, meta, ended, sleep)
-    led.execute(
-        "UPDATE eval_batches SET batch_id = ?, status = ? WHERE backend = ? AND batch_id = ?",
-        [b.id, b.status, backend, pending],
-    )
+    with led.transaction():  # a row another location left for this batch id gives way
+        led.execute("DELETE FROM eval_batches WHERE backend = ? AND batch_id = ?", [backend, b.id])
+        led.execute(
+            "UPDATE eval_batches SET batch_id = ?, status = ? WHERE backend = ? AND batch_id = ?",
+            [b.id, b.status, backend, pending],
+        )
     return str(b.id)
+
+
+async def _recorded(client: Any, led: Any, key: list[str], pending: str) -> str | None:
+    """A batch recorded for these requests that the service still has (newest first).
+
+    A recorded batch it does not know (another organisation or project behind the same backend
+    name) is marked ``not_found``, never deleted: its own location still finds it by metadata.
+    """
+    gone = [*ENDED, NOT_HERE]
+    marks = ", ".join("?" * len(gone))
+    rows = led.query(
+        "SELECT batch_id FROM eval_batches WHERE backend = ? AND model = ? AND keys_hash = ?"
+        f" AND status NOT IN ({marks}) AND batch_id != ? ORDER BY created_at DESC",
+        [*key, *gone, pending],
+    )
+    for row in rows:
+        try:
+            await client.batches.retrieve(row["batch_id"])
+        except Exception as exc:
+            err = map_error(exc, f"checking batch {row['batch_id']}")
+            if not isinstance(err, NotFound):
+                raise err from exc
+            led.execute(
+                "UPDATE eval_batches SET status = ? WHERE backend = ? AND batch_id = ?",
+                [NOT_HERE, key[0], row["batch_id"]],
+            )
+            continue
+        return str(row["batch_id"])
+    return None
 
 
 async def _find_batch(client: Any, meta: dict[str, str], skip: set[str]) -> Any | None:
