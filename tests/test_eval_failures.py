@@ -17,7 +17,7 @@ from openai_ft.cli.evaluate import gate
 from openai_ft.config import BackendSettings
 from openai_ft.evaluate.api import evaluate_async
 from openai_ft.store import Ledger
-from tests.test_eval_cli import BASE, LABELS, rows
+from tests.test_eval_cli import BASE, LABELS, _count, rows
 from tests.test_eval_cli_options import _one_error_line
 
 FT = "ft:gpt-4.1-mini-2025-04-14:acme::abc"
@@ -167,3 +167,15 @@ def test_the_table_shows_the_answered_only_score_beside_the_score(
     assert "answered-only" in text
     ft_row = next(line for line in text.splitlines() if FT in line)
     assert "0.100" in ft_row and "1.000" in ft_row and "90" in ft_row
+
+
+def test_a_judge_that_does_not_exist_fails_the_run_after_one_request(
+    write_jsonl: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(rows(5))
+    judge = "judge:no-such-judge"
+    assert main(["eval", "--data", str(data), "--model", BASE, "--scorer", judge]) == 1
+    err = capsys.readouterr().err
+    assert f"WARN {judge}: 5 judge requests failed (HTTP 404" in err
+    assert f"FAIL {judge}: every judge request failed (HTTP 404" in err
+    assert _count(home, "SELECT count(*) FROM eval_sends WHERE model = 'no-such-judge'") == 1

@@ -281,13 +281,16 @@ def unanswered(summary: dict[str, Any]) -> str | None:
 
 
 def judge_unusable(summary: dict[str, Any]) -> str | None:
-    """Why the run failed when a judge scorer's replies all failed to parse into a score."""
+    """Why the run failed when a judge scorer gave no score at all: every reply failed to parse,
+    or every judge request failed."""
     for scorer, bad in summary.get("judge_unparsed", {}).items():
         if bad["replies"] and bad["count"] == bad["replies"]:
             return (
                 f"{scorer}: none of the {bad['replies']} judge replies gave a score, so"
                 " nothing was judged"
             )
+        if not bad["replies"] and bad.get("failed"):
+            return f"{scorer}: every judge request failed ({bad.get('first_error')})"
     return None
 
 
@@ -306,6 +309,11 @@ def closing_lines(summary: dict[str, Any]) -> list[str]:
                 " --retry-errors"
             )
     for scorer, bad in summary.get("judge_unparsed", {}).items():
+        if bad.get("failed"):
+            lines.append(
+                f"WARN {scorer}: {bad['failed']} judge requests failed ({bad.get('first_error')});"
+                " those examples have no score - fix the cause and rerun with --retry-errors"
+            )
         if bad["count"]:
             lines.append(
                 f"WARN {scorer}: {bad['count']} of {bad['replies']} judge replies could not be"

@@ -228,7 +228,8 @@ async def _judge(
     timing: dict[str, Any],
 ) -> dict[str, Any]:
     """Fill the judge's score column; return how many of its replies gave no score (and the
-    first such reply), so an unusable judge is reported instead of leaving silent gaps.
+    first such reply) and how many judge requests failed (and the first error), so an unusable
+    judge is reported instead of leaving silent gaps.
     """
     assert sc.judge_model is not None
     todo = {
@@ -240,16 +241,23 @@ async def _judge(
     }
     answers = await Runner(client, cache, opts, cost=_cost, **timing).run(list(todo.values()))
     col = score_column(sc.name)
-    replies = count = 0
+    replies = count = failed = 0
     first: str | None = None
+    first_error: str | None = None
     for i, call in todo.items():
         a = answers.get((call.model, call.key))
         score = None
-        if a and a.ok and a.texts:
+        if a is None or not a.ok:
+            failed += 1
+            first_error = first_error or (a.error if a else "no answer")
+        elif a.texts:
             replies += 1
             score = judging.parse_judge_score(a.texts[0])
             if score is None:
                 count += 1
                 first = a.texts[0][:300] if first is None else first
         rows[i][col] = score
-    return {"count": count, "replies": replies, "first": first}
+    out: dict[str, Any] = {"count": count, "replies": replies, "first": first}
+    if failed:
+        out.update(failed=failed, first_error=(first_error or "")[:300])
+    return out
