@@ -163,7 +163,9 @@ def watch(
     from openai_ft.runs import record_checkpoints, record_job
     from openai_ft.store import Ledger
 
-    settings = resolve_backend(backend if backend and ":" not in backend else None)
+    # A ledger name "openai:URL" keeps its URL: dropping it sent the key to the default host.
+    kind, _, url = (backend or "").partition(":")
+    settings = resolve_backend(kind or None, url or None)
     key = backend if backend and ":" in backend else settings.name
     cli = client or make_client(settings)
     book = ledger or Ledger()

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from openai_ft.client import LOCAL_BASE_URL, recorded_client, recorded_host
-from openai_ft.errors import UsageError
+from openai_ft.errors import OpenAIFTError, UsageError
 
 KEY = "sk-recorded-test-0123456789"
 
@@ -85,3 +85,19 @@ def test_the_in_process_local_service() -> None:
     client = recorded_client("local", f"{LOCAL_BASE_URL} org= project=")
     assert str(client.base_url).rstrip("/") == LOCAL_BASE_URL
     assert client.fine_tuning.jobs.list().data == []  # answered in-process
+
+
+def test_watch_by_ledger_name_keeps_its_base_url(
+    sent: list[httpx2.Request], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watch(backend="openai:URL") without a client dropped the URL: the key and job id went to
+    the default host (api.openai.com, or OPENAI_BASE_URL)."""
+    from openai_ft.watch import watch
+
+    monkeypatch.setenv("OPENAI_FT_BACKEND", "openai")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    with pytest.raises(OpenAIFTError):
+        watch(
+            "ftjob-1", backend="openai:http://10.1.2.3:9/v1", sleep=lambda _s: None, max_attempts=1
+        )
+    assert sent and {str(r.url.netloc.decode()) for r in sent} == {"10.1.2.3:9"}
