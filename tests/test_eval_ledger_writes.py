@@ -4,7 +4,8 @@ never stall the requests, and a model the service does not know costs one reques
 
 from __future__ import annotations
 
-import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,16 @@ async def test_the_key_in_use_never_reaches_the_ledger_and_both_runs_score_alike
     svc.close()
 
 
+HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")  # the ledger's write lock
+print("locked", flush=True)
+sys.stdin.readline()  # until the test says so (or closes the pipe)
+db.execute("COMMIT")
+"""
+
+
 async def test_requests_keep_flowing_while_another_process_holds_the_ledger_lock(
     tmp_path: Path, write_jsonl: Any
 ) -> None:
@@ -74,14 +85,20 @@ async def test_requests_keep_flowing_while_another_process_holds_the_ledger_lock
     data = write_jsonl(rows(20))
     svc, client, settings, led = setup(tmp_path, clock=clock)
     led.db.execute("PRAGMA busy_timeout=3000")  # a write blocked on the event loop fails in 3 s
-    blocker = sqlite3.connect(led.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the ledger's write lock
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(led.path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "locked"
     answered_while_locked: list[int] = []
 
     def on_progress(p: Progress) -> None:
-        if p.done == p.total and blocker.in_transaction:
+        if p.done == p.total and holder.poll() is None and not answered_while_locked:
             answered_while_locked.append(p.done)
-            blocker.execute("COMMIT")  # the other writer finishes only now
+            assert holder.stdin is not None
+            holder.stdin.write("release\n")  # the other process commits only now
+            holder.stdin.flush()
 
     try:
         res = await evaluate_async(
@@ -90,7 +107,8 @@ async def test_requests_keep_flowing_while_another_process_holds_the_ledger_lock
             options=RunOptions(concurrency=4),
         )  # fmt: skip
     finally:
-        blocker.close()
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
     # Every request was sent and answered while the lock was held; the writes waited, not them.
     assert answered_while_locked == [20]
     assert res.summary["models"][0]["answered"] == 20
