@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai_ft.errors import OpenAIFTError
 from openai_ft.local.api_files import store_file
 from openai_ft.local.api_jobs import ORG, TERMINAL, add_event, base_model_of, public
 from openai_ft.local.app import Service
 from openai_ft.local.core import new_id
+
+if TYPE_CHECKING:
+    from openai_ft.local.engine import StepMetrics
 
 ACTIVE = ("validating_files", "queued", "running")
 KEEP_CHECKPOINTS = 3
@@ -176,7 +179,7 @@ def _train(
     pace: Callable[[], bool],
     record: bool = True,
 ) -> None:
-    from openai_ft.local.engine import StepMetrics, TrainedModel
+    from openai_ft.local.engine import TrainedModel
 
     job_id, method = job["id"], job["method"]["type"]
     total: int = job["x_total_steps"]
@@ -198,7 +201,7 @@ def _train(
     def on_step(m: StepMetrics) -> None:
         if m.step <= progress["step"]:
             return
-        if record and not _record_step(m):
+        if record and not _record_step(svc, job_id, m):
             progress["stopped"] = True  # another process took the job over and is ahead of us
             return
         progress["step"] = m.step
@@ -207,34 +210,6 @@ def _train(
             progress["stopped"] = True
         if record and m.step % 10 == 0:
             _estimate(svc, job_id, total - m.step)
-
-    def _record_step(m: StepMetrics) -> bool:
-        data: dict[str, Any] = {
-            "step": m.step,
-            "total_steps": m.total_steps,
-            "train_loss": m.train_loss,
-            "train_mean_token_accuracy": m.train_mean_token_accuracy,
-        }
-        if m.valid_loss is not None:
-            data.update(
-                valid_loss=m.valid_loss,
-                valid_mean_token_accuracy=m.valid_mean_token_accuracy,
-                full_valid_loss=m.full_valid_loss,
-                full_valid_mean_token_accuracy=m.full_valid_mean_token_accuracy,
-            )
-        message = f"Step {m.step}/{m.total_steps}: training loss={m.train_loss:.4f}"
-        if m.valid_loss is not None:
-            message += f", validation loss={m.valid_loss:.4f}"
-        # One transaction: a process killed between the two writes would otherwise leave a
-        # metrics event ahead of x_last_step, and its successor would record the step twice;
-        # and a step some other process already recorded is not recorded again.
-        with svc.state.tx():
-            current = svc.state.get("job", job_id)
-            if current is None or current["x_last_step"] >= m.step:
-                return False
-            add_event(svc, job_id, message, kind="metrics", data=data)
-            svc.state.mutate("job", job_id, lambda j: {**j, "x_last_step": m.step})
-        return True
 
     def on_epoch_end(epoch: int, step: int, model: TrainedModel) -> None:
         if not record:
@@ -268,6 +243,38 @@ def _train(
     if current["x_last_step"] < total and not getattr(engine, "stopped_early_at", None):
         return
     _finish(svc, current, ft_name, model)
+
+
+def _record_step(svc: Service, job_id: str, m: StepMetrics) -> bool:
+    """Persist one step's metrics event and the job's progress; False if it was already recorded.
+
+    One transaction: a process killed between the two writes would otherwise leave a metrics
+    event ahead of x_last_step, and its successor would record the step twice; and a step some
+    other process already recorded (it took the job over) is not recorded again.
+    """
+    data: dict[str, Any] = {
+        "step": m.step,
+        "total_steps": m.total_steps,
+        "train_loss": m.train_loss,
+        "train_mean_token_accuracy": m.train_mean_token_accuracy,
+    }
+    if m.valid_loss is not None:
+        data.update(
+            valid_loss=m.valid_loss,
+            valid_mean_token_accuracy=m.valid_mean_token_accuracy,
+            full_valid_loss=m.full_valid_loss,
+            full_valid_mean_token_accuracy=m.full_valid_mean_token_accuracy,
+        )
+    message = f"Step {m.step}/{m.total_steps}: training loss={m.train_loss:.4f}"
+    if m.valid_loss is not None:
+        message += f", validation loss={m.valid_loss:.4f}"
+    with svc.state.tx():
+        current = svc.state.get("job", job_id)
+        if current is None or current["x_last_step"] >= m.step:
+            return False
+        add_event(svc, job_id, message, kind="metrics", data=data)
+        svc.state.mutate("job", job_id, lambda j: {**j, "x_last_step": m.step})
+    return True
 
 
 def _estimate(svc: Service, job_id: str, steps_left: int) -> None:
