@@ -34,7 +34,8 @@ class LocalService:
 
     ``detach=True``: jobs never train in this process; each runs in a job process of its own
     (:mod:`openai_ft.local.launch`), started when it is created or resumed, or when the worker
-    finds it runnable with no live process (one that died is replaced).
+    finds it runnable with no live process (one that died is replaced). Job processes choose
+    their engine as any service does (``engine=`` here is not passed on to them).
     """
 
     def __init__(
