@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -12,16 +13,22 @@ NESTED_TOO_DEEPLY = "arrays/objects nested too deeply"
 
 
 def loads(text: str | bytes) -> Any:
-    """``json.loads``, where nesting too deep for the parser is a ``JSONDecodeError`` too.
+    """``json.loads``, where what the parser refuses for its own limits is a ``JSONDecodeError``.
 
     The standard parser recurses once per ``[`` or ``{`` and raises ``RecursionError`` on a
-    line of many thousand brackets; to a reader of a data file that is just invalid JSON.
+    line of many thousand brackets, and ``ValueError`` on an integer of more digits than Python
+    converts; to a reader of a data file both are just invalid JSON.
     """
     try:
         return json.loads(text)
+    except json.JSONDecodeError:
+        raise
     except RecursionError:
-        doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
-        raise json.JSONDecodeError(NESTED_TOO_DEEPLY, doc, 0) from None
+        problem = NESTED_TOO_DEEPLY
+    except ValueError:
+        problem = f"a number of more than {sys.get_int_max_str_digits():,} digits"
+    doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    raise json.JSONDecodeError(problem, doc, 0) from None
 
 
 def jsonl_values(

@@ -112,3 +112,25 @@ def test_eval_data_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["eval", "--data", str(path), "--model", "gpt-4o-mini"]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{path}:4: not valid JSON: arrays/objects nested too deeply" in line
+
+
+def test_a_number_of_too_many_digits_is_invalid_json_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """json raises a plain ValueError (int_max_str_digits) on it: it was an internal error in
+    the eval-set loader and a CSV cell, and a message about sys.set_int_max_str_digits elsewhere."""
+    big = '{"messages": ' + "1" * 5000 + "}"
+    path = _deep_file(tmp_path, [*chat_rows(10), big])
+    assert main(["validate", str(path), "--json"]) == 1
+    errors = json.loads(capsys.readouterr().out)["errors"]
+    assert {"line": 11, "code": "invalid_json"}.items() <= errors[-1].items()
+    assert errors[-1]["message"] == "not valid JSON: a number of more than 4,300 digits at column 1"
+    assert main(["eval", "--data", str(path), "--model", "gpt-4o-mini"]) == 2
+    assert f"{path}:11: not valid JSON: a number of more than 4,300 digits" in _one_error_line(
+        capsys.readouterr().err
+    )
+    table = tmp_path / "t.csv"
+    table.write_text("messages\n" + "1" * 5000 + "\n", "utf-8")
+    assert main(["prepare", str(table), "--out-dir", str(tmp_path / "o")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{table}: row 2, column 'messages': not valid JSON (a number of more than" in line
