@@ -78,6 +78,13 @@ from openai_ft.errors import UsageError
     help="Largest file accepted by POST /files (413 beyond it).",
 )
 @click.option("--seed", type=int, default=0, help="Seed of the random faults.")
+@click.option(
+    "--engine",
+    type=click.Choice(["ngram", "hf"]),
+    default=None,
+    envvar="OPENAI_FT_ENGINE",
+    help="Training engine: ngram (stand-in) or hf (registered open-weight models only).",
+)
 def serve_cmd(
     host: str,
     port: int,
@@ -91,12 +98,20 @@ def serve_cmd(
     faults_file: Path | None,
     max_file_mb: float,
     seed: int,
+    engine: str | None = None,
 ) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
     from openai_ft.local.launch import detach_from_env
     from openai_ft.local.server import LocalServer
 
+    if engine is not None:
+        import os
+
+        from openai_ft.local.engine import get_engine
+
+        get_engine(engine)  # hf without its extra: one ERROR line naming the install command
+        os.environ["OPENAI_FT_ENGINE"] = engine  # the job processes it starts use it too
     rules = None
     if faults_file is not None:
         from openai_ft.local.fault_file import load_fault_rules

@@ -12,26 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
-pytest.importorskip("torch")
+from openai_ft.local import LocalService
+from tests.local.conftest import FakeClock, make_client, responses_match_the_spec
+
+__all__ = ["responses_match_the_spec"]
+
+torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-import openai  # noqa: E402
-
-from openai_ft.local import LocalService  # noqa: E402
-from tests.local.conftest import (  # noqa: E402
-    FakeClock,
-    make_client,
-    responses_match_the_spec,
-)
-
-__all__ = ["responses_match_the_spec"]
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download: fail instead
 torch.set_num_threads(2)
 
 LABELS = ("billing", "shipping", "refund", "login")

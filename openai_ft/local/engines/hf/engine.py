@@ -93,6 +93,11 @@ class HFEngine(Engine):
             should_stop=should_stop,
         )
         trainer = self._trainer(train, valid, hp, method, seed, base, kind, total, reporter)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(
+            PrinterCallback
+        )  # it prints every log line: the library never prints
         trainer.train(resume_from_checkpoint=latest_checkpoint(out, start_step))
         self.stopped_early_at = reporter.stopped_early_at
         final = out / "final"

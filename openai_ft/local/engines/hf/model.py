@@ -29,6 +29,10 @@ def quiet() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import warnings
+
+    # TRL still sets transformers' deprecated ``gradient_checkpointing`` name; nothing to act on.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     import importlib
 
     for name in ("transformers.utils.logging", "datasets.utils.logging"):

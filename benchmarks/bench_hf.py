@@ -1,0 +1,220 @@
+"""Benchmark of the hf engine on the tiny offline model (CPU here; not part of the test suite).
+
+    .venv/bin/python benchmarks/bench_hf.py [--examples 96] [--requests 32]
+
+Measured, each phase in a fresh process so that peak memory is the phase's own:
+
+1. overhead: wall seconds per optimiser step of a LoRA SFT job run by the local service (file
+   validation, the engine, metrics events, epoch checkpoints stored as models) against the same
+   TRL training in a plain script (same model, data, tokenization, arguments). Target <= 1.05x.
+2. chat throughput: completion tokens per second at 16 concurrent requests vs one at a time, on
+   the tiny base model (greedy, 24 tokens each). Target >= 4x.
+3. peak resident memory of the job process, and the stored size of the adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HP = {"n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 5, "lora_rank": 8}
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    import csv
+
+    with (ROOT / "data" / "support_tickets.csv").open(encoding="utf-8", newline="") as fh:
+        tickets = list(csv.DictReader(fh))[:n]
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": "Answer with the intent label."},
+                {"role": "user", "content": t["text"]},
+                {"role": "assistant", "content": t["intent"]},
+            ]
+        }
+        for t in tickets
+    ]
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_job(model: Path, n: int) -> dict[str, Any]:
+    """A job through the SDK on the local service; seconds per step, peak memory, adapter size."""
+    import httpx2
+    import openai
+
+    from openai_ft.local import LocalService
+
+    os.environ["OPENAI_FT_HF_MODELS"] = f"tiny={model}"
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = LocalService(Path(tmp), autostart=False, speed=0)
+        client = openai.OpenAI(
+            api_key="x",
+            base_url="http://localhost/v1",
+            http_client=httpx2.Client(transport=svc.transport()),
+        )
+        data = "".join(json.dumps(r) + "\n" for r in _rows(n)).encode()
+        file_id = client.files.create(file=("t.jsonl", data), purpose="fine-tune").id
+        job = client.fine_tuning.jobs.create(
+            model="tiny",
+            training_file=file_id,
+            seed=1,
+            method={"type": "supervised", "supervised": {"hyperparameters": HP}},
+        )
+        started = time.perf_counter()
+        svc.run_jobs()
+        seconds = time.perf_counter() - started
+        done = client.fine_tuning.jobs.retrieve(job.id)
+        blob = svc.service.state.get("model", done.fine_tuned_model)["x_blob"]
+        size = svc.service.state.blob_path(blob).stat().st_size
+        steps = done.method.supervised.hyperparameters.n_epochs * -(-n // HP["batch_size"])
+        svc.close()
+    return {"seconds": seconds, "steps": steps, "peak_mb": _peak_mb(), "adapter_bytes": size}
+
+
+def phase_plain(model: Path, n: int) -> dict[str, Any]:
+    """The same training as a plain TRL script would write it."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    from openai_ft.local.engines.hf.data import sft_example
+
+    started = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+    torch.manual_seed(1)
+    lm = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True)
+    lm = get_peft_model(
+        lm, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear")
+    )
+    data = Dataset.from_list([sft_example(tok, r, 1024) for r in _rows(n)])
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SFTConfig(
+            output_dir=tmp,
+            num_train_epochs=HP["n_epochs"],
+            per_device_train_batch_size=HP["batch_size"],
+            learning_rate=2e-4 * HP["learning_rate_multiplier"],
+            logging_steps=1,
+            save_strategy="epoch",
+            seed=1,
+            report_to="none",
+            disable_tqdm=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            use_cpu=True,
+            max_length=None,
+        )
+        trainer = SFTTrainer(model=lm, args=args, train_dataset=data, processing_class=tok)
+        trainer.train()
+        trainer.model.save_pretrained(tmp + "/final")
+        steps = trainer.state.global_step
+    return {"seconds": time.perf_counter() - started, "steps": steps, "peak_mb": _peak_mb()}
+
+
+def phase_chat(model: Path, requests: int) -> dict[str, Any]:
+    """Completion tokens per second at concurrency 1 and 16 on the base model."""
+    import httpx2
+    import openai
+
+    from openai_ft.local import LocalService
+
+    os.environ["OPENAI_FT_HF_MODELS"] = f"tiny={model}"
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = LocalService(Path(tmp), autostart=False, speed=0)
+        client = openai.OpenAI(
+            api_key="x",
+            base_url="http://localhost/v1",
+            http_client=httpx2.Client(transport=svc.transport()),
+        )
+        rows = _rows(requests)
+
+        def ask(i: int, tokens: list[int]) -> None:
+            r = client.chat.completions.create(
+                model="tiny",
+                messages=rows[i]["messages"][:2],
+                max_completion_tokens=24,
+                temperature=0,
+            )
+            tokens.append(r.usage.completion_tokens if r.usage else 0)
+
+        ask(0, [])  # load the model once, outside the measurement
+        for concurrency in (1, 16):
+            tokens: list[int] = []
+            started = time.perf_counter()
+            for first in range(0, requests, concurrency):
+                threads = [
+                    threading.Thread(target=ask, args=(i, tokens))
+                    for i in range(first, min(first + concurrency, requests))
+                ]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            seconds = time.perf_counter() - started
+            out[f"c{concurrency}"] = {"tokens": sum(tokens), "seconds": seconds}
+        svc.close()
+    return out
+
+
+def _run(phase: str, model: Path, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--phase", phase, "--model", str(model)]
+    cmd += ["--examples", str(args.examples), "--requests", str(args.requests)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    """Run the phases and print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--phase")
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--examples", type=int, default=96)
+    parser.add_argument("--requests", type=int, default=32)
+    args = parser.parse_args()
+    if args.phase:
+        fn = {"job": phase_job, "plain": phase_plain}.get(args.phase)
+        result = fn(args.model, args.examples) if fn else phase_chat(args.model, args.requests)
+        print(json.dumps(result))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        from openai_ft.local.engines.hf.tiny import build
+
+        model = build(Path(tmp) / "tiny")
+        plain = _run("plain", model, args)
+        job = _run("job", model, args)
+        chat = _run("chat", model, args)
+    per_plain = plain["seconds"] / plain["steps"]
+    per_job = job["seconds"] / job["steps"]
+    c1 = chat["c1"]["tokens"] / chat["c1"]["seconds"]
+    c16 = chat["c16"]["tokens"] / chat["c16"]["seconds"]
+    print(f"steps: {job['steps']} (job) / {plain['steps']} (plain TRL), {args.examples} examples")
+    print(f"seconds per step: job {per_job:.3f}, plain TRL {per_plain:.3f}")
+    print(f"engine overhead: {per_job / per_plain:.3f}x (target <= 1.05x)")
+    print(f"chat: {c1:.1f} tok/s at concurrency 1, {c16:.1f} tok/s at 16: {c16 / c1:.2f}x")
+    print(f"peak memory: job process {job['peak_mb']:.0f} MB, plain TRL {plain['peak_mb']:.0f} MB")
+    print(f"stored adapter: {job['adapter_bytes'] / 1024:.0f} KiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
