@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from openai_ft._jsonl import loads
-from openai_ft.errors import InputError, UsageError
+from openai_ft.errors import DataError, InputError, UsageError
 
 Example = dict[str, Any]
 _CHAT_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 _DPO_KEYS = ("input", "preferred_output", "non_preferred_output")
+# The shapes the split reads from a row already in training format (validation checks the rest).
+_SHAPES: dict[str, type] = {
+    "messages": list,
+    "input": dict,
+    "preferred_output": list,
+    "non_preferred_output": list,
+}
 
 
 @dataclass(frozen=True)
@@ -222,6 +229,14 @@ def _passthrough(record: dict[str, Any], method: str, where: str) -> Example | N
                 out[k] = _strip_contents(_plain(value))
     if not out or (method == "supervised" and not out.get("messages")):
         return None
+    for k, value in out.items():
+        want = _SHAPES.get(k)
+        if want is not None and not isinstance(value, want):
+            raise DataError(
+                f"{where}: {k!r} must be a JSON {'object' if want is dict else 'array'},"
+                f" not {type(value).__name__}",
+                tip="fix the row (see `openai-ft validate --help` for the training formats)",
+            )
     return out
 
 
