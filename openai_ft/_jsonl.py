@@ -17,18 +17,40 @@ def loads(text: str | bytes) -> Any:
 
     The standard parser recurses once per ``[`` or ``{`` and raises ``RecursionError`` on a
     line of many thousand brackets, and ``ValueError`` on an integer of more digits than Python
-    converts; to a reader of a data file both are just invalid JSON.
+    converts; it accepts a lone surrogate escape, which no UTF-8 text can hold. To a reader of a
+    data file all three are just invalid JSON.
     """
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         raise
     except RecursionError:
         problem = NESTED_TOO_DEEPLY
     except ValueError:
         problem = f"a number of more than {sys.get_int_max_str_digits():,} digits"
+    else:
+        escaped = ("\\u" if isinstance(text, str) else b"\\u") in text  # type: ignore[operator]
+        lone = _lone_surrogate(value) if escaped else None
+        if lone is None:
+            return value
+        problem = f"\\u{ord(lone):04x} is half of a UTF-16 surrogate pair, not a character"
     doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
     raise json.JSONDecodeError(problem, doc, 0) from None
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a parsed value's strings (None when there is none).
+
+    json accepts an escape such as ``\\ud800`` alone, but it is no character: the text cannot
+    be encoded as UTF-8, so sending it later fails. Only lines with ``\\u`` escapes pay this.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return str(exc.object[exc.start])
+    except RecursionError:  # nested deeper than dumps goes, but parsed: its strings are not read
+        return None
+    return None
 
 
 def jsonl_values(

@@ -134,3 +134,21 @@ def test_a_number_of_too_many_digits_is_invalid_json_too(
     assert main(["prepare", str(table), "--out-dir", str(tmp_path / "o")]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{table}: row 2, column 'messages': not valid JSON (a number of more than" in line
+
+
+def test_a_lone_surrogate_escape_is_invalid_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """json accepts "\\ud800" alone, but no UTF-8 text holds it: eval crashed sending it
+    (UnicodeEncodeError), validate passed it. A proper pair (an emoji) stays valid."""
+    lone = '{"messages": [{"role": "user", "content": "hi \\ud800"}, {"role": "assistant", "content": "a"}]}'
+    pair = '{"messages": [{"role": "user", "content": "hi \\ud83d\\ude00 \\u00e9"}, {"role": "assistant", "content": "b"}]}'
+    path = _deep_file(tmp_path, [*chat_rows(10), pair, lone])
+    assert main(["validate", str(path), "--json"]) == 1
+    errors = json.loads(capsys.readouterr().out)["errors"]
+    assert [(e["line"], e["code"]) for e in errors] == [(12, "invalid_json")]
+    assert "\\ud800 is half of a UTF-16 surrogate pair, not a character" in errors[0]["message"]
+    assert main(["eval", "--data", str(path), "--model", "gpt-4o-mini"]) == 2
+    assert f"{path}:12: not valid JSON: \\ud800 is half" in _one_error_line(capsys.readouterr().err)
+    assert main(["prepare", str(path), "--out-dir", str(tmp_path / "o")]) == 2
+    assert f"{path}: line 12: not valid JSON (\\ud800" in _one_error_line(capsys.readouterr().err)
