@@ -25,7 +25,13 @@ from openai_ft.errors import UsageError
     type=click.IntRange(0, 65535),
     help="TCP port (0 picks a free one).",
 )
-@click.option("--api-key", default=None, help="Require this bearer token (401 otherwise).")
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="OPENAI_FT_SERVE_API_KEY",
+    show_envvar=True,
+    help="Require this bearer token (401 otherwise); the variable keeps it out of `ps`.",
+)
 @click.option(
     "--home",
     type=click.Path(path_type=Path),
@@ -77,6 +83,21 @@ from openai_ft.errors import UsageError
     show_default=True,
     help="Largest file accepted by POST /files (413 beyond it).",
 )
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds a client has to send one request (line, headers, body); also the idle "
+    "keep-alive timeout.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Connections served at once; more get a 503 with retry-after.",
+)
 @click.option("--seed", type=int, default=0, help="Seed of the random faults.")
 @click.option(
     "--engine",
@@ -97,13 +118,15 @@ def serve_cmd(
     fail_rate: float,
     faults_file: Path | None,
     max_file_mb: float,
+    request_timeout: float,
+    max_connections: int,
     seed: int,
     engine: str | None = None,
 ) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
     from openai_ft.local.launch import detach_from_env
-    from openai_ft.local.server import LocalServer
+    from openai_ft.local.server import LocalServer, ServerLimits
 
     if engine is not None:
         import os
@@ -141,7 +164,8 @@ def serve_cmd(
             tip="pass --home (or OPENAI_FT_HOME) pointing at a writable folder",
         ) from None
     try:
-        server = LocalServer(service, host, port)
+        limits = ServerLimits(request_timeout=request_timeout, max_connections=max_connections)
+        server = LocalServer(service, host, port, limits=limits)
     except OSError as exc:
         service.close()
         raise UsageError(

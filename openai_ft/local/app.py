@@ -11,20 +11,20 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openai_ft.local.core import ApiError, Request, Response, new_id
 from openai_ft.local.faults import FaultScript, RandomFaults, RateLimiter
+from openai_ft.local.gate import MAX_PART_BYTES, body_limit, check_key, declared_length, too_large
 from openai_ft.local.state import State
 
 if TYPE_CHECKING:
     from openai_ft.local.engine import Engine, TrainedModel
 
 Handler = Callable[..., Response]
-MAX_PART_BYTES = 64 * 2**20
 DEFAULT_COMPLETION_TOKENS = 256
 
 
@@ -112,10 +112,12 @@ class Service:
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises (internal errors become a 500 envelope)."""
         started = time.perf_counter()
-        request_id = "req_" + uuid.uuid4().hex
         extra: dict[str, str] = {}
-        delay = self.settings.latency_ms / 1000.0
         try:
+            check_key(self.settings.api_key, request.headers)
+            limit = self.body_limit(request.method, request.path)
+            if len(request.body) > limit:
+                raise too_large(len(request.body), limit, request.path)
             response = self._dispatch(request, extra)
         except ApiError as exc:
             response = exc.to_response()
@@ -123,10 +125,41 @@ class Service:
             response = ApiError(
                 500, f"The server had an error while processing your request: {type(exc).__name__}"
             ).to_response()
-        delay += response.delay
-        response.delay = delay
         response.headers.update(extra)
-        response.headers["x-request-id"] = request_id
+        return self._finish(response, started)
+
+    def admit(
+        self, method: str, path: str, headers: Mapping[str, str], lengths: list[str]
+    ) -> Response | None:
+        """Before the body is read: None to go on, or the 401/400/413 answer (body unread).
+
+        ``lengths`` are all the Content-Length values the request carries.
+        """
+        started = time.perf_counter()
+        try:
+            check_key(self.settings.api_key, headers)
+            size = declared_length(lengths, headers.get("transfer-encoding"))
+            limit = self.body_limit(method.upper(), path)
+            if size is not None and size > limit:
+                raise too_large(size, limit, path)
+        except ApiError as exc:
+            return self._finish(exc.to_response(), started)
+        return None
+
+    def answer_error(self, error: ApiError) -> Response:
+        """An error the HTTP edge decided on (timeouts, a full server), with our usual headers."""
+        return self._finish(error.to_response(), time.perf_counter())
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The largest body ``method path`` accepts."""
+        return body_limit(self.settings.max_file_bytes, method, path)
+
+    def _finish(self, response: Response, started: float) -> Response:
+        delay = self.settings.latency_ms / 1000.0 + response.delay
+        response.delay = delay
+        for key, value in self.limiter.headers().items():
+            response.headers.setdefault(key, value)  # counted ones (from acquire) win
+        response.headers["x-request-id"] = "req_" + uuid.uuid4().hex
         response.headers["openai-processing-ms"] = str(
             round((time.perf_counter() - started) * 1000 + delay * 1000)
         )
@@ -134,13 +167,6 @@ class Service:
 
     def _dispatch(self, request: Request, extra: dict[str, str]) -> Response:
         path = request.path.rstrip("/") or "/"
-        key = self.settings.api_key
-        if key is not None and request.headers.get("authorization", "") != f"Bearer {key}":
-            raise ApiError(
-                401,
-                "Incorrect API key provided. Pass the key given to `openai-ft serve --api-key`.",
-                code="invalid_api_key",
-            )
         fault = self.faults.pick(request.method, path) or self.random_faults.pick()
         slow = 0.0
         if fault is not None:
@@ -172,17 +198,20 @@ class Service:
         return response
 
     def _route(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
-        allowed = False
+        allowed: list[str] = []
         for route_method, pattern, handler in self._routes:
             match = pattern.fullmatch(path)
             if match is None:
                 continue
             if route_method == method:
                 return handler, match.groupdict()
-            allowed = True
+            allowed.append(route_method)
         if allowed:
             raise ApiError(
-                405, f"Method {method} is not allowed on {path}.", code="method_not_allowed"
+                405,
+                f"Method {method} is not allowed on {path}; use {' or '.join(allowed)}.",
+                code="method_not_allowed",
+                headers={"allow": ", ".join(allowed)},
             )
         raise ApiError(404, f"Invalid URL ({method} {path})", code="unknown_url")
 
@@ -247,4 +276,12 @@ def list_body(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     }
 
 
-__all__ = ["Service", "Settings", "compile_routes", "list_body", "new_id", "paginate_args"]
+__all__ = [
+    "MAX_PART_BYTES",
+    "Service",
+    "Settings",
+    "compile_routes",
+    "list_body",
+    "new_id",
+    "paginate_args",
+]

@@ -13,6 +13,9 @@ from openai_ft.local.core import ApiError, fmt_duration
 
 FAULT_KINDS = ("500", "503", "429", "drop", "slow")
 WINDOW = 60.0
+# Reported without --rpm/--tpm (OpenAI sends x-ratelimit-* on every response): OpenAI's tier-5
+# limits for gpt-4o-mini, never spent, resetting at once.
+NOMINAL = {"requests": 30_000, "tokens": 150_000_000}
 
 
 @dataclass(frozen=True)
@@ -173,10 +176,19 @@ class RateLimiter:
                 self.tokens.add(now, tokens)
             return self._headers(now)
 
-    def _headers(self, now: float) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
+        """The six ``x-ratelimit-*`` headers as things stand (nominal ones for an unset limit)."""
+        with self._lock:
+            return self._headers(self.clock(), nominal=True)
+
+    def _headers(self, now: float, nominal: bool = False) -> dict[str, str]:
         headers: dict[str, str] = {}
         for window, kind in ((self.requests, "requests"), (self.tokens, "tokens")):
             if window is None:
+                if nominal:
+                    headers[f"x-ratelimit-limit-{kind}"] = str(NOMINAL[kind])
+                    headers[f"x-ratelimit-remaining-{kind}"] = str(NOMINAL[kind])
+                    headers[f"x-ratelimit-reset-{kind}"] = "0s"
                 continue
             window._expire(now)
             headers[f"x-ratelimit-limit-{kind}"] = str(window.limit)

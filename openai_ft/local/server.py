@@ -1,88 +1,192 @@
-"""A stdlib threaded HTTP server around the service core, for ``openai-ft serve``."""
+"""A stdlib threaded HTTP server around the service core, for ``openai-ft serve``.
+
+It is written for hostile clients: the API key and the declared body size are checked before the
+body is read, bodies are read only up to the size the endpoint accepts (chunked ones too), each
+request must arrive within a deadline, at most ``max_connections`` connections hold a thread
+(others get a 503 at once), and every answer, even to a malformed request line or an unknown
+method, is OpenAI's JSON error envelope with an ``x-request-id``.
+"""
 
 from __future__ import annotations
 
+import io
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from openai_ft.local.core import Request
+from openai_ft.local.core import ApiError, Request, Response
+from openai_ft.local.gate import too_large
+from openai_ft.local.http_io import DeadlineSocket, drain, read_chunked, read_exact
 
 if TYPE_CHECKING:
     from openai_ft.local import LocalService
+    from openai_ft.local.app import Service
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    if handler.headers.get("transfer-encoding", "").lower() == "chunked":
-        out = bytearray()
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                handler.rfile.readline()
-                return bytes(out)
-            out += handler.rfile.read(size)
-            handler.rfile.readline()
-    length = int(handler.headers.get("content-length") or 0)
-    return handler.rfile.read(length) if length else b""
+@dataclass(frozen=True)
+class ServerLimits:
+    """How long one request may take to arrive, how many connections hold a thread at once."""
+
+    request_timeout: float = 30.0  # seconds for a request's line, headers and body; idle keep-alive
+    max_connections: int = 128
+    drain_bytes: int = 4 * 2**20  # unread body discarded after an early answer, at most
+    drain_seconds: float = 1.0
+
+
+def _wire(response: Response, method: str) -> bytes:
+    """Status line and headers (and the body unless HEAD) of a non-streamed response."""
+    head = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
+    head += [f"{k}: {v}" for k, v in response.headers.items()]
+    head.append(f"content-length: {len(response.body)}")
+    raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+    return raw if method == "HEAD" else raw + response.body
+
+
+def _reason(status: int) -> str:
+    return BaseHTTPRequestHandler.responses.get(status, ("",))[0]
 
 
 def make_handler(
-    local: LocalService, log: IO[str] | None, sleep: Callable[[float], None]
+    local: LocalService,
+    log: IO[str] | None,
+    sleep: Callable[[float], None],
+    limits: ServerLimits = ServerLimits(),
 ) -> type[BaseHTTPRequestHandler]:
     """A request-handler class bound to one service."""
+    service: Service = local.service
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out as separate writes
         server_version = "openai-ft-local"
+        timeout = limits.request_timeout  # socket timeout for writes (reads use the deadline)
+        _reader: DeadlineSocket
+        _linger = False
+
+        def setup(self) -> None:
+            super().setup()
+            self._reader = DeadlineSocket(self.connection)
+            self.rfile = io.BufferedReader(self._reader, 65536)
+
+        def handle_one_request(self) -> None:
+            """Read one request before the deadline and answer it; all methods go to the service."""
+            self._reader.deadline = time.monotonic() + limits.request_timeout
+            self._started = time.perf_counter()
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+                if len(self.raw_requestline) > 65536:
+                    self.requestline, self.command = "", "GET"
+                    self.send_error(414, "The request line is too long.")
+                    return
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return
+                if self.parse_request():
+                    self._serve()
+            except TimeoutError:
+                self.close_connection = True  # too slow to send its headers: no answer owed
 
         def _serve(self) -> None:
-            started = time.perf_counter()
             parts = urlsplit(self.path)
-            request = Request.build(
-                self.command,
-                unquote(parts.path),
-                parts.query,
-                self.headers.items(),
-                _read_body(self),
-            )
-            response = local.service.handle(request)
+            path = unquote(parts.path)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            lengths = self.headers.get_all("content-length") or []
+            early = service.admit(self.command, path, headers, lengths)
+            if early is not None:
+                self._linger = bool(lengths or "transfer-encoding" in headers)
+                self._send(early, path)
+                return
+            if headers.get("expect", "").lower() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # only once it is admitted
+            try:
+                body = self._read_body(headers, service.body_limit(self.command.upper(), path))
+            except ApiError as exc:
+                self._linger = True
+                self._send(service.answer_error(exc), path)
+                return
+            except TimeoutError:
+                self._linger = True
+                error = ApiError(
+                    408, "The request body did not arrive within the server's timeout."
+                )
+                self._send(service.answer_error(error), path)
+                return
+            request = Request.build(self.command, path, parts.query, headers.items(), body)
+            response = service.handle(request)
             if response.delay > 0:
                 sleep(response.delay)
+            self._send(response, path)
+
+        def handle_expect_100(self) -> bool:
+            """Say "100 Continue" only after the key and size checks (see ``_serve``)."""
+            return True
+
+        def _read_body(self, headers: dict[str, str], limit: int) -> bytes:
+            if headers.get("transfer-encoding") is not None:
+                return read_chunked(self.rfile, limit, lambda n: too_large(n, limit, self.path))
+            size = int(headers.get("content-length") or 0)  # checked by admit()
+            return read_exact(self.rfile, size) if size else b""
+
+        def _send(self, response: Response, path: str) -> None:
+            self.connection.settimeout(limits.request_timeout)
             if response.drop:
                 self.close_connection = True
-                self._log(request.method, request.path, 0, started)
+                self._log(path, 0)
                 return
-            chunks = response.chunks
-            self.send_response(response.status)
+            if self._linger:
+                self.close_connection = True
+                response.headers["connection"] = "close"
+            if response.chunks is None or self.command == "HEAD":
+                if response.chunks is not None:
+                    response.body = b"".join(response.chunks)
+                self.wfile.write(_wire(response, self.command))
+            else:
+                self._send_chunks(response)
+            self.wfile.flush()
+            self._log(path, response.status)
+
+        def _send_chunks(self, response: Response) -> None:
+            self.send_response_only(response.status)
             for key, value in response.headers.items():
                 self.send_header(key, value)
-            if chunks is None:
-                self.send_header("content-length", str(len(response.body)))
-                self.end_headers()
-                self.wfile.write(response.body)
-            else:
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                for chunk in chunks:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for chunk in response.chunks or []:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """Malformed request lines and headers get the JSON envelope, not an HTML page."""
+            self.close_connection = True
+            self._linger = True
+            if not getattr(self, "command", None):
+                self.command = "GET"
+            text = message or _reason(code) or "Bad request"
+            response = service.answer_error(ApiError(code, f"{text}."))
+            response.headers["connection"] = "close"
+            self.wfile.write(_wire(response, self.command))
             self.wfile.flush()
-            self._log(request.method, request.path, response.status, started)
+            self._log(self.path if getattr(self, "path", None) else "-", code)
 
-        def _log(self, method: str, path: str, status: int, started: float) -> None:
+        def finish(self) -> None:
+            super().finish()
+            if self._linger:
+                drain(self.connection, limits.drain_bytes, limits.drain_seconds)
+
+        def _log(self, path: str, status: int) -> None:
             if log is not None:
-                log.write(
-                    f"{method} {path} {status} {(time.perf_counter() - started) * 1000:.1f}\n"
-                )
+                took = (time.perf_counter() - self._started) * 1000
+                log.write(f"{self.command} {path} {status} {took:.1f}\n")
                 log.flush()
-
-        do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             """Silence the default log: we write one access line per request ourselves."""
@@ -93,6 +197,44 @@ def make_handler(
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # 64+ concurrent clients connect at once; the default backlog is 5
+
+    def __init__(
+        self, address: tuple[str, int], handler: Any, service: Service, slots: int
+    ) -> None:
+        self.service = service
+        self._slots = threading.BoundedSemaphore(slots)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve in a new thread if one of the slots is free, else answer 503 at once."""
+        if not self._slots.acquire(blocking=False):
+            self._busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _busy(self, request: socket.socket) -> None:
+        error = ApiError(
+            503,
+            "The server is busy: every connection slot is taken. Retry shortly.",
+            code="server_busy",
+            headers={"retry-after": "1", "connection": "close"},
+        )
+        try:
+            request.settimeout(1.0)
+            request.sendall(_wire(self.service.answer_error(error), "GET"))
+        except OSError:
+            return
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A client that hangs up mid-request is normal; anything else goes to stderr."""
@@ -112,9 +254,11 @@ class LocalServer:
         port: int = 8089,
         log: IO[str] | None = sys.stderr,
         sleep: Callable[[float], None] = time.sleep,
+        limits: ServerLimits = ServerLimits(),
     ) -> None:
         self.local = local
-        self.httpd = _Server((host, port), make_handler(local, log, sleep))
+        handler = make_handler(local, log, sleep, limits)
+        self.httpd = _Server((host, port), handler, local.service, limits.max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -140,3 +284,6 @@ class LocalServer:
             self.httpd.shutdown()
             self._thread.join(timeout=10)
         self.httpd.server_close()
+
+
+__all__ = ["LocalServer", "ServerLimits", "make_handler"]
