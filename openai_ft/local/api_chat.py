@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai_ft.local.api_jobs import require_model
 from openai_ft.local.chat_checks import check_chat_request
-from openai_ft.local.chat_format import coerce_to_schema, stream_chunks
+from openai_ft.local.chat_format import coerce_to_schema, logprob_content, stream_chunks
 from openai_ft.local.core import ApiError, Request, Response, dumps, new_id
 
 if TYPE_CHECKING:
@@ -137,10 +137,6 @@ def _generate(
     )
 
 
-def _logprob_entry(token: str, logprob: float) -> dict[str, Any]:
-    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
-
-
 def _shape_choice(
     index: int,
     comp: Completion,
@@ -188,21 +184,8 @@ def _shape_choice(
         text, finish = enc.decode(tokens), "length"
     logprobs = None
     if want_logprobs:
-        content = []
-        pairs = comp.tokens_logprobs or []
-        if "".join(t for t, _, _ in pairs).startswith(text) or text.startswith(
-            "".join(t for t, _, _ in pairs)
-        ):
-            used_chars = 0
-            for tok, lp, alts in pairs:
-                if used_chars + len(tok) > len(text):
-                    break
-                used_chars += len(tok)
-                entry = _logprob_entry(tok, lp)
-                entry["top_logprobs"] = [_logprob_entry(t, p) for t, p in alts[:top_n]]
-                content.append(entry)
-        else:  # text was reformatted (JSON mode): its tokens are deterministic
-            content = [{**_logprob_entry(enc.decode([t]), 0.0), "top_logprobs": []} for t in tokens]
+        words = [enc.decode([t]) for t in tokens]
+        content = logprob_content(comp.tokens_logprobs or [], text, words, top_n)
         logprobs = {"content": content, "refusal": None}
     message = {"role": "assistant", "content": text, "refusal": None}
     return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish}, len(

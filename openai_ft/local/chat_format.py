@@ -1,4 +1,4 @@
-"""Output shaping for chat completions: JSON mode / schemas and server-sent event chunks."""
+"""Output shaping for chat completions: JSON mode / schemas, logprobs and server-sent event chunks."""
 
 from __future__ import annotations
 
@@ -55,6 +55,84 @@ def coerce_to_schema(text: str, schema: dict[str, Any] | None) -> str:
         except Exception:
             pass
     return json.dumps(_instance(schema, text), ensure_ascii=False)
+
+
+# A token the model gives no probability at all is listed at OpenAI's floor, -9999.0. The local
+# models decide a whole reply with its first token (the rest follow with certainty), so from the
+# second token on, the alternatives after the chosen one are common tokens at the floor.
+FLOOR_LOGPROB = -9999.0
+_FILLERS = (
+    " the",
+    ",",
+    ".",
+    " and",
+    " to",
+    " of",
+    " a",
+    "\n",
+    " is",
+    " in",
+    ":",
+    " I",
+    " that",
+    " for",
+    " it",
+    "-",
+    " you",
+    " with",
+    " on",
+    " be",
+    "!",
+    "?",
+    " not",
+)
+
+
+def _entry(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+def top_alternatives(
+    token: str, logprob: float, alternatives: list[tuple[str, float]], k: int
+) -> list[dict[str, Any]]:
+    """Exactly ``k`` alternatives for one token: the engine's, the token itself, then fillers."""
+    chosen = list(alternatives[:k])
+    seen = {t for t, _ in chosen}
+    if token not in seen and len(chosen) < k:
+        chosen.append((token, logprob))
+        seen.add(token)
+    for filler in _FILLERS:
+        if len(chosen) >= k:
+            break
+        if filler not in seen:
+            chosen.append((filler, FLOOR_LOGPROB))
+            seen.add(filler)
+    chosen.sort(key=lambda pair: -pair[1])
+    return [_entry(t, p) for t, p in chosen]
+
+
+def logprob_content(
+    pairs: list[tuple[str, float, list[tuple[str, float]]]], text: str, words: list[str], k: int
+) -> list[dict[str, Any]]:
+    """``logprobs.content`` for ``text``: one entry per token, each with ``k`` alternatives.
+
+    ``pairs`` are the engine's (token, logprob, alternatives); when they do not spell ``text``
+    (JSON mode rewrote it) the text's own tokens ``words`` are used, each certain.
+    """
+    if not "".join(t for t, _, _ in pairs).startswith(text):
+        pairs = [(w, 0.0, []) for w in words]
+    content, used = [], 0
+    for token, logprob, alternatives in pairs:
+        if used + len(token) > len(text):
+            break
+        used += len(token)
+        content.append(
+            {
+                **_entry(token, logprob),
+                "top_logprobs": top_alternatives(token, logprob, alternatives, k),
+            }
+        )
+    return content
 
 
 def _pieces(text: str, size: int = 16) -> list[str]:
