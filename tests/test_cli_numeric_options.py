@@ -91,8 +91,20 @@ def test_train_flags_out_of_range_are_refused_before_any_request(
 def test_the_limits_themselves_and_auto_are_accepted(
     seen: list[str], data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flags = ["--n-epochs", "50", "--batch-size", "256", "--learning-rate-multiplier", "auto",
-             "--seed", str(2**31 - 1), "--suffix", "x" * 64, "--budget-usd", "0.5"]  # fmt: skip
+    flags = [
+        "--n-epochs",
+        "50",
+        "--batch-size",
+        "256",
+        "--learning-rate-multiplier",
+        "auto",
+        "--seed",
+        str(2**31 - 1),
+        "--suffix",
+        "x" * 64,
+        "--budget-usd",
+        "0.5",
+    ]
     assert main(["train", "--training-file", str(data), "--yes", "--no-wait", *flags]) == 0
     assert "POST /v1/fine_tuning/jobs" in seen
     assert capsys.readouterr().out.startswith("ftjob-")
@@ -112,6 +124,9 @@ def test_the_limits_themselves_and_auto_are_accepted(
         ("seed = 1.5\n", "run.toml: seed = 1.5: seed must be"),
         ("budget_usd = -inf\n", "run.toml: budget_usd = -inf: budget_usd must be"),
         ("[train]\nsuffix = ''\n", "run.toml: suffix = '': suffix must be 1 to 64 characters"),
+        ("base_url = 5\n", "run.toml: base_url = 5: base_url must be a string"),
+        ("model = 4.1\n", "run.toml: model = 4.1: model must be a string"),
+        ("validation_file = []\n", "run.toml: validation_file = []: validation_file must be"),
     ],
 )
 def test_run_config_values_out_of_range_are_refused(
@@ -135,8 +150,17 @@ def test_a_flag_overrides_a_bad_config_value(
 ) -> None:
     cfg = tmp_path / "run.toml"
     cfg.write_text("[hyperparameters]\nn_epochs = 0\n", "utf-8")
-    args = ["train", "--training-file", str(data), "--config", str(cfg), "--n-epochs", "2",
-            "--yes", "--no-wait"]  # fmt: skip
+    args = [
+        "train",
+        "--training-file",
+        str(data),
+        "--config",
+        str(cfg),
+        "--n-epochs",
+        "2",
+        "--yes",
+        "--no-wait",
+    ]
     assert main(args) == 0, capsys.readouterr().err
 
 
@@ -170,8 +194,9 @@ def test_good_watch_and_jobs_numbers_still_work(
     assert job in out
 
 
-@pytest.mark.parametrize("command", ["status", "watch", "cancel", "pause", "resume",
-                                     "checkpoints", "metrics"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command", ["status", "watch", "cancel", "pause", "resume", "checkpoints", "metrics"]
+)
 @pytest.mark.parametrize("job_id", ["", " ", "a/b", "ftjob-1?after=x"])
 def test_a_job_id_that_is_not_one_is_a_usage_error(
     seen: list[str], capsys: pytest.CaptureFixture[str], command: str, job_id: str
@@ -180,3 +205,25 @@ def test_a_job_id_that_is_not_one_is_a_usage_error(
     assert main([command, job_id]) == 2
     assert f"{job_id!r} is not a fine-tuning job id" in _error(capsys)
     assert seen == []
+
+
+def test_whole_numbers_written_as_floats_are_accepted(
+    seen: list[str], data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2.0 epochs is 2 (a TOML float, or a flag): train sends it as an integer."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("seed = 7.0\n[hyperparameters]\nbatch_size = 4.0\n", "utf-8")
+    args = [
+        "train",
+        "--training-file",
+        str(data),
+        "--config",
+        str(cfg),
+        "--n-epochs",
+        "2.0",
+        "--yes",
+        "--no-wait",
+        "--json",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "POST /v1/fine_tuning/jobs" in seen

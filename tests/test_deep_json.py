@@ -52,12 +52,17 @@ def test_validate_reports_the_deep_line_and_checks_the_others(
 def test_deep_json_inside_an_example_and_in_tool_arguments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    nested = {"messages": [{"role": "user", "content": "hi"},
-                           {"role": "assistant", "content": "yo", "x": "PLACEHOLDER"}]}  # fmt: skip
+    nested = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "yo", "x": "PLACEHOLDER"},
+        ]
+    }
     inner = json.dumps(nested).replace('"PLACEHOLDER"', DEEP + "]" * len(DEEP))
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": DEEP}}
-    tools = {"messages": [{"role": "user", "content": "hi"},
-                          {"role": "assistant", "tool_calls": [call]}]}  # fmt: skip
+    tools = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]}]
+    }
     path = _deep_file(tmp_path, [*chat_rows(10), inner, tools])
     serial = validate(path, workers=1)
     found = {(e.line, e.code) for e in serial.errors}
@@ -72,8 +77,11 @@ def test_upload_and_train_refuse_it_as_invalid_data(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     path = _deep_file(tmp_path, [*chat_rows(12), DEEP])
-    args = ["upload", str(path)] if command == "upload" else ["train", "--training-file",
-                                                                str(path), "--yes", "--no-wait"]  # fmt: skip
+    args = (
+        ["upload", str(path)]
+        if command == "upload"
+        else ["train", "--training-file", str(path), "--yes", "--no-wait"]
+    )
     assert main([*args, "--backend", "local"]) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert f"{path}:13: not valid JSON: arrays/objects nested too deeply" in line

@@ -34,8 +34,10 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = httpx2.HTTPTransport.handle_request
 
     def handle(self: httpx2.HTTPTransport, request: httpx2.Request) -> httpx2.Response:
-        seen.append(f"{request.method} {request.url.scheme}://{request.url.netloc.decode()}"
-                    f"{request.url.path}")  # fmt: skip
+        seen.append(
+            f"{request.method} {request.url.scheme}://{request.url.netloc.decode()}"
+            f"{request.url.path}"
+        )
         if request.url.host != "127.0.0.1":
             raise httpx2.ConnectError("refused by the test: not loopback", request=request)
         return real(self, request)
@@ -50,10 +52,24 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def _serve(home: Path) -> tuple[subprocess.Popen[str], str]:
     """``openai-ft serve`` on a free loopback port; returns the process and its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "openai_ft", "serve", "--port", "0", "--home", str(home),
-         "--speed", "0", "--api-key", KEY],
-        stderr=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "openai_ft",
+            "serve",
+            "--port",
+            "0",
+            "--home",
+            str(home),
+            "--speed",
+            "0",
+            "--api-key",
+            KEY,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stderr is not None
     banner = proc.stderr.readline()  # blocks until the socket is listening
     match = re.search(r"on (http://127\.0\.0\.1:\d+/v1) ", banner)
@@ -88,16 +104,40 @@ def test_report_reads_curves_from_the_served_host_only(
     proc, url = _serve(tmp_path / "served")
     try:
         base = ["--base-url", url]
-        args = ["train", "--training-file", str(train), "--validation-file", str(valid),
-                "--n-epochs", "1", "--yes", "--no-wait", *base]  # fmt: skip
+        args = [
+            "train",
+            "--training-file",
+            str(train),
+            "--validation-file",
+            str(valid),
+            "--n-epochs",
+            "1",
+            "--yes",
+            "--no-wait",
+            *base,
+        ]
         assert main(args) == 0
         job_id = capsys.readouterr().out.strip()
         _wait_succeeded(url, job_id)
         assert main(["watch", job_id, "--poll-interval", "0.1", *base]) == 0  # ledger: the model
         model = capsys.readouterr().out.strip()
         assert model.startswith("ft:")
-        assert main(["eval", "--data", str(data), "--model", model, "--scorer", "exact",
-                     "--json", *base]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "eval",
+                    "--data",
+                    str(data),
+                    "--model",
+                    model,
+                    "--scorer",
+                    "exact",
+                    "--json",
+                    *base,
+                ]
+            )
+            == 0
+        )
         run_id = json.loads(capsys.readouterr().out)["run"]
         before = len(sent)
         out = tmp_path / "report"
@@ -131,12 +171,20 @@ def test_report_reads_curves_from_the_served_host_only(
 @pytest.mark.parametrize(
     ("backend", "location", "expected"),
     [
-        ("openai", "", "WARN loss curves of job ftjob-old (on openai) left out: the ledger does"
-         " not say which openai host"),
-        ("azure", "", "WARN loss curves of job ftjob-old (on azure) left out: the ledger does"
-         " not say which azure host"),
+        (
+            "openai",
+            "",
+            "WARN loss curves of job ftjob-old (on openai) left out: the ledger does"
+            " not say which openai host",
+        ),
+        (
+            "azure",
+            "",
+            "WARN loss curves of job ftjob-old (on azure) left out: the ledger does"
+            " not say which azure host",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_job_without_a_recorded_host_is_one_warn_line_and_no_request(
     sent: list[str],
     write_jsonl: Any,

@@ -87,9 +87,10 @@ def _valid(key: str, value: Any) -> bool:
     number = _as_number(value)
     if number is None or not math.isfinite(number):
         return False
-    if key in WHOLE_RANGES:
+    if key in WHOLE_RANGES:  # 2.0 is 2 (a TOML float; train sends it as an integer)
         low, high = WHOLE_RANGES[key]
-        return isinstance(number, int) and low <= number <= high
+        whole = isinstance(number, int) or number.is_integer()
+        return whole and low <= number <= high
     if key == "beta":
         return 0 < number <= 2
     if key == "budget_usd":
@@ -97,8 +98,26 @@ def _valid(key: str, value: Any) -> bool:
     return number > 0  # learning_rate_multiplier
 
 
+# Run-config keys whose value is text (a number there was an internal error for base_url).
+TEXT_KEYS = (
+    "training_file",
+    "validation_file",
+    "model",
+    "method",
+    "backend",
+    "base_url",
+    "wandb_project",
+)
+
+
 def check_train_values(flags: dict[str, Any], cfg: dict[str, Any], where: str) -> None:
     """Refuse nan, inf and out-of-range hyperparameters, seed, suffix and budget (flag or config)."""
+    for key in TEXT_KEYS:
+        if cfg.get(key) is not None and not isinstance(cfg[key], str):
+            raise UsageError(
+                f"{where}: {key} = {cfg[key]!r}: {key} must be a string",
+                tip=f'quote it in the run config: {key} = "..."',
+            )
     for key in (*AUTO_KEYS, "seed", "suffix", "budget_usd"):
         value, source = flags.get(key), "--" + key.replace("_", "-")
         if value is None:

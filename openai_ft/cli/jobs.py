@@ -83,7 +83,9 @@ def _hp_pair(item: str) -> tuple[str, Any]:
 def _whole(text: str | None) -> int | str | None:
     value = _number(text)
     if isinstance(value, float):
-        raise UsageError(f"not a whole number: {text!r}", tip="use a whole number or 'auto'")
+        if not value.is_integer():
+            raise UsageError(f"not a whole number: {text!r}", tip="use a whole number or 'auto'")
+        return int(value)  # "2.0" epochs is 2
     return value
 
 
