@@ -1,32 +1,34 @@
 """``train``: an idempotent job create. The same inputs attach to the job they created before.
 
-The job carries our run id and config hash in its ``metadata``. Before creating we look for the
-hash in the ledger, then (when the ledger was lost) with ``jobs.list(metadata=...)``. The create
-itself runs without SDK retries; after an ambiguous failure (lost answer, 5xx) we look for our
-run id on the service before trying again, so a retry never starts a second paid job.
+The steps: validate and hash the inputs (nothing leaves the machine); attach to the job of this
+config hash if there is one (:mod:`openai_ft.job_lookup`: ledger, then job metadata); check the
+budget and ask; then, under a lock per location and config, look again, upload and create once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.client import creating, is_openai_platform, map_error
-from openai_ft.cutoff import check_cutoff, check_shutdown, explain_refusal, shutdown_date
-from openai_ft.errors import (
-    BudgetExceeded,
-    DataError,
-    InputError,
-    NotFound,
-    ServiceUnavailable,
-    UsageError,
+from openai_ft.client import is_openai_platform
+from openai_ft.cutoff import check_cutoff, check_shutdown, shutdown_date
+from openai_ft.errors import BudgetExceeded, DataError, InputError, ServiceUnavailable, UsageError
+from openai_ft.job_lookup import (
+    HASH_KEY,
+    RUN_KEY,
+    Lookup,
+    canonical_spec,
+    config_hash,
+    create_once,
+    find_job,
+    legacy_hash,
+    lookup_by_metadata,
+    plain_number,
 )
 from openai_ft.runs import record_job, record_run
 from openai_ft.train_config import check_run_config, merge_metadata
@@ -39,9 +41,6 @@ if TYPE_CHECKING:
     from openai_ft.files import ProgressCallback
     from openai_ft.store import Ledger
 
-RUN_KEY = "openai_ft_run"
-HASH_KEY = "openai_ft_config"
-CREATE_ATTEMPTS = 3
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 
 
@@ -82,36 +81,6 @@ def _pick(arg: Any, cfg: Mapping[str, Any], key: str, default: Any = None) -> An
     if isinstance(hp, Mapping) and key in hp:
         return hp[key]
     return cfg.get(key, default)
-
-
-def config_hash(spec: Mapping[str, Any]) -> str:
-    """A stable hash of a job's inputs (file contents by hash, not by path); equal settings
-    hash equal: a model alias and its snapshot, ``2`` and ``2.0``, ``"auto"`` and no value."""
-    return _digest(canonical_spec(spec))
-
-
-def _digest(spec: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def canonical_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec with equal settings written one way (what :func:`config_hash` hashes)."""
-    from openai_ft.catalog import is_fine_tuned, resolve_model_name
-
-    out = dict(spec)
-    model = str(out.get("model", ""))
-    if model and not is_fine_tuned(model):  # an ft: id names one model; never map it to its base
-        out["model"] = resolve_model_name(model)
-    hp = out.get("hyperparameters") or {}
-    out["hyperparameters"] = {k: _number(v) for k, v in hp.items() if v != "auto"}
-    out["seed"] = _number(out.get("seed"))
-    return out
 
 
 @dataclass(frozen=True)
@@ -191,7 +160,7 @@ class _Job:
         self, run_id: str, digest: str, train_id: str, valid_id: str | None
     ) -> dict[str, Any]:
         """The body of ``fine_tuning.jobs.create`` (``2.0`` epochs sent as ``2``)."""
-        hp = {k: _number(v) for k, v in self.hp.items()}
+        hp = {k: plain_number(v) for k, v in self.hp.items()}
         body: dict[str, Any] = {
             "type": self.method,
             self.method: {"hyperparameters": hp} if hp else {},
@@ -313,7 +282,7 @@ def train(
     spec = job.spec(settings.name, train_in.ident, valid_in.ident if valid_in else None)
     digest = config_hash(spec)
     where = location(cli)
-    lookup = _Lookup(cli, book, settings.name, where, (digest, _digest(spec)))
+    lookup = Lookup(cli, book, settings.name, where, (digest, legacy_hash(spec)))
     estimate = None
     if train_in.report is not None:
         epochs = job.hp.get("n_epochs", "auto")
@@ -392,102 +361,7 @@ def _platform_checks(
     return (notice,) if notice else ()
 
 
-@dataclass(frozen=True)
-class _Lookup:
-    """Where to look for the job of a config: the ledger rows of this location, then metadata."""
-
-    client: Any
-    ledger: Ledger
-    backend: str
-    location: str
-    digests: tuple[
-        str, ...
-    ]  # the config hash first, then the one before equal settings hashed equal
-
-    def find(self) -> Any | None:
-        """The job created for this config, or None."""
-        return find_job(self.client, self.ledger, self.backend, self.digests, self.location)
-
-
-def find_job(
-    client: openai.OpenAI,
-    ledger: Ledger,
-    backend: str,
-    digests: str | Sequence[str],
-    where: str | None = None,
-) -> Any | None:
-    """The job created for this config hash: from the ledger, else from the service's metadata.
-
-    Only rows of this location are used (and rows recorded before locations were kept, which
-    the first location that can see their job adopts); a job the service no longer knows is
-    forgotten only when its row is this location's.
-    """
-    from openai_ft.store import location
-
-    here = where if where is not None else location(client)
-    hashes = list(dict.fromkeys([digests] if isinstance(digests, str) else digests))
-    marks = ", ".join("?" * len(hashes))
-    rows = ledger.query(
-        f"SELECT job_id, location FROM jobs WHERE backend = ? AND config_hash IN ({marks})"
-        " AND location IN (?, '') ORDER BY created_at DESC",
-        (backend, *hashes, here),
-    )
-    for row in rows:
-        try:
-            job = client.fine_tuning.jobs.retrieve(row["job_id"])
-        except Exception as exc:
-            err = map_error(exc, f"checking job {row['job_id']}")
-            if not isinstance(err, NotFound):
-                raise err from exc
-            if row["location"] == here:
-                ledger.execute("DELETE FROM jobs WHERE backend = ? AND location = ? AND job_id = ?",
-                               (backend, here, row["job_id"]))  # fmt: skip
-            continue
-        record_job(ledger, backend, job, location=here)
-        return job
-    for digest in hashes:
-        found = lookup_by_metadata(client, HASH_KEY, digest)
-        if found is not None:
-            record_job(ledger, backend, found, location=here)
-            return found
-    return None
-
-
-def lookup_by_metadata(client: openai.OpenAI, key: str, value: str, scan: int = 500) -> Any | None:
-    """The newest job whose metadata has ``key == value`` (filtered on the service and here)."""
-    try:
-        for i, job in enumerate(client.fine_tuning.jobs.list(metadata={key: value}, limit=50)):
-            if (job.metadata or {}).get(key) == value:
-                return job
-            if i >= scan:
-                break
-    except Exception as exc:
-        raise map_error(exc, "listing fine-tuning jobs") from exc
-    return None
-
-
-def create_once(
-    client: openai.OpenAI,
-    kwargs: dict[str, Any],
-    run_id: str,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    attempts: int = CREATE_ATTEMPTS,
-) -> Any:
-    """Create a job without SDK retries; after a lost answer, find it by run id or try again."""
-    last: Exception | None = None
-    for attempt in range(attempts):
-        if attempt:
-            sleep(2.0**attempt)
-            found = lookup_by_metadata(client, RUN_KEY, run_id)
-            if found is not None:
-                return found
-        try:
-            return creating(client).fine_tuning.jobs.create(**kwargs)
-        except Exception as exc:
-            err = map_error(exc, "creating the fine-tuning job")
-            if not isinstance(err, ServiceUnavailable):
-                raise (explain_refusal(err) if is_openai_platform(client) else err) from exc
-            last = err
-    assert last is not None
-    raise last
+__all__ = [
+    "HASH_KEY", "RUN_KEY", "Plan", "TrainResult", "canonical_spec", "config_hash", "create_once",
+    "find_job", "lookup_by_metadata", "train",
+]  # fmt: skip
