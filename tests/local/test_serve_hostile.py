@@ -335,3 +335,22 @@ def test_every_response_has_rate_limit_headers(home: Path) -> None:
             assert http.delete("/v1/files").headers["allow"] == "POST, GET"
         finally:
             svc.close()
+
+
+def test_expect_100_continue_only_once_admitted(served: tuple[subprocess.Popen[str], str]) -> None:
+    _, url = served
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    head = (
+        f"POST {urlsplit(url).path}/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+    )
+    with _connect(url) as sock:  # no key: the 401 comes instead of "100 Continue"
+        sock.sendall((head + "\r\n").encode())
+        status, headers, err = _read_response(sock)
+        _assert_envelope(status, headers, err, 401)
+    with _connect(url) as sock:
+        sock.sendall(f"{head}Authorization: Bearer {KEY}\r\n\r\n".encode())
+        assert _read_response(sock)[0] == 100
+        sock.sendall(body.encode())
+        status, _, answer = _read_response(sock)
+        assert status == 200 and json.loads(answer)["choices"]
