@@ -67,6 +67,9 @@ def build(out_dir: Path, paths: Sequence[Path] = (DEFAULT_DATA,), seed: int = 0)
 
     generation_config: Any = transformers.GenerationConfig
 
+    from openai_ft.local.engines.hf.model import quiet
+
+    quiet()
     tokenizer = build_tokenizer(paths)
     vocab = len(tokenizer)
     config = Qwen2Config(
