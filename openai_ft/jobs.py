@@ -247,13 +247,15 @@ def train(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     on_upload: ProgressCallback | None = None,
+    on_wait: Callable[[], None] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Create a fine-tuning job, or attach to the one these same inputs created before.
 
     The steps: validate and hash the inputs (nothing sent yet); attach if a job exists for this
     config hash; check the budget and ask; then, holding a lock for this location and config,
-    look once more, upload the inputs and create the job.
+    look once more, upload the inputs and create the job. ``on_wait`` is called when another
+    process of this machine holds that lock (it is creating the job this call will attach to).
     """
     from openai_ft.catalog import estimate_training_cost, model_info
     from openai_ft.client import make_client
@@ -309,7 +311,8 @@ def train(
         raise UsageError("no job created: declined at the prompt", tip="pass --yes to skip it")
     # One create per location and config on this machine: a second process waits here, then
     # finds the first one's job. Across machines only the metadata lookup guards (a race window).
-    guard = book.hold(f"train {settings.name} {where} {digest}") if not new else nullcontext()
+    name = f"train {settings.name} {where} {digest}"
+    guard = book.hold(name, on_wait) if not new else nullcontext()
     with guard:
         if not new and (found := lookup.find()) is not None:
             return result(found, (found.metadata or {}).get(RUN_KEY), True, notices)

@@ -170,17 +170,21 @@ class Ledger:
             raise self._damaged_error(exc) from None
 
     @contextlib.contextmanager
-    def hold(self, name: str) -> Iterator[None]:
+    def hold(self, name: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """An exclusive lock named ``name``, shared by every process using this ledger's folder.
 
         A file lock (flock): the operating system releases it when the holder exits or dies, so
-        a killed process never leaves it stuck. It holds on one machine only.
+        a killed process never leaves it stuck. It holds on one machine only. ``on_wait`` is
+        called once when another holder makes us wait.
         """
         folder = self.path.parent / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
         with (folder / f"{digest}.lock").open("a+b") as fh:
-            _lock_file(fh)
+            if not _lock_file(fh, block=False):
+                if on_wait is not None:
+                    on_wait()
+                _lock_file(fh, block=True)
             try:
                 yield
             finally:
@@ -311,13 +315,16 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    def _lock_file(fh: IO[bytes]) -> None:
+    def _lock_file(fh: IO[bytes], block: bool) -> bool:
         while True:
             try:
-                msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
-                return
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK if block else msvcrt.LK_NBLCK, 1)
+                return True
             except OSError:
-                continue
+                if not block:
+                    return False
+                # LK_LOCK gives up after 10 s: keep waiting
 
     def _unlock_file(fh: IO[bytes]) -> None:
         fh.seek(0)
@@ -326,8 +333,12 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 else:
     import fcntl
 
-    def _lock_file(fh: IO[bytes]) -> None:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    def _lock_file(fh: IO[bytes], block: bool) -> bool:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return True
 
     def _unlock_file(fh: IO[bytes]) -> None:
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -73,3 +73,27 @@ def test_a_transaction_commits_all_or_nothing(tmp_path: Path) -> None:
         "b",
         "c",
     ]
+
+
+def test_hold_is_exclusive_across_ledgers_and_says_when_it_waits(tmp_path: Path) -> None:
+    import threading
+
+    first, second = Ledger(tmp_path / "runs.db"), Ledger(tmp_path / "runs.db")
+    waited: list[str] = []
+    order: list[str] = []
+    entered = threading.Event()
+
+    def other() -> None:
+        with second.hold("train x", on_wait=lambda: (waited.append("x"), entered.set())):
+            order.append("second")
+
+    with first.hold("train x"):
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert entered.wait(30)  # it found the lock taken and said so
+        order.append("first")
+    thread.join(30)
+    assert waited == ["x"] and order == ["first", "second"]
+    with first.hold("train x", on_wait=lambda: waited.append("again")):
+        pass  # free now: no wait, no call
+    assert waited == ["x"]

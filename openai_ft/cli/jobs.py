@@ -180,6 +180,7 @@ def train_cmd(**o: Any) -> int:
             budget_usd=o["budget_usd"], force=o["force"], confirm=confirm,
             client=client, backend=settings.backend, base_url=settings.base_url,
             on_upload=on_progress, hyperparameters=hp or None,
+            on_wait=lambda: click.echo(_WAITING, err=True),
         )  # fmt: skip
     finally:
         close()
@@ -219,6 +220,12 @@ def train_cmd(**o: Any) -> int:
             else res.job_id
         )
     return 0 if res.status not in ("failed", "cancelled") else 1
+
+
+_WAITING = (
+    "waiting: another `openai-ft train` of these inputs on this machine is uploading and"
+    " creating the job; this one attaches to it"
+)
 
 
 def _ended_before(client: Any, job_id: str, status: str) -> JobFailed:
