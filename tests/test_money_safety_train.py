@@ -145,3 +145,18 @@ def test_a_row_recorded_before_locations_is_adopted_not_deleted(
     assert again.attached and again.job_id == first.job_id
     [row] = book.query("SELECT location FROM jobs WHERE job_id = ?", (first.job_id,))
     assert row["location"] == location(a)
+
+
+def test_cli_train_over_budget_uploads_nothing(
+    data: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openai_ft.cli import main
+    from tests.jobs_helpers import cli_service
+
+    svc = cli_service(monkeypatch)
+    argv = ["train", "--training-file", str(data[0]), "--validation-file", str(data[1]), "--yes"]
+    assert main([*argv, "--budget-usd", "0.000001", "--no-wait"]) == 1
+    assert "above the budget" in capsys.readouterr().err
+    assert _count(svc, "file") == 0 and _count(svc, "job") == 0
+    assert main([*argv, "--budget-usd", "100", "--no-wait"]) == 0  # within it: both files go up
+    assert _count(svc, "file") == 2 and _count(svc, "job") == 1
