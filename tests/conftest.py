@@ -11,8 +11,11 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own OPENAI_FT_HOME and no price override."""
+    """Every test gets its own OPENAI_FT_HOME and no price override; jobs of the CLI's local
+    service train in its thread, not in job processes that would outlive the test (the tests of
+    job processes, tests/local/test_background*.py, turn them on)."""
     monkeypatch.setenv("OPENAI_FT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OPENAI_FT_LOCAL_DETACH", "0")
     monkeypatch.delenv("OPENAI_FT_PRICES", raising=False)
 
 

@@ -6,7 +6,8 @@ lease and records progress; other ranks train alongside through the same engine 
 nothing). The job runs through the service's worker and engine interface, whatever engine it uses.
 
 A watchdog thread heartbeats the lease every second and watches the job: once it is cancelled,
-paused, deleted or its lease lost, training stops at the next step, and a process that has not
+paused, deleted, its lease lost or its state folder removed, training stops at the next step,
+and a process that has not
 stopped ``GRACE`` seconds later ends itself, so a cancel frees the memory within seconds even
 when an engine step is long.
 """
@@ -52,7 +53,9 @@ class Watchdog:
         now, state = self.svc.clock(), self.svc.state
         lost = self.lead and not state.heartbeat(self.job_id, self.svc.owner, now)
         job = state.get("job", self.job_id)
-        if lost or job is None or job["status"] not in ACTIVE:
+        # A deleted state folder (a test's temporary one, say) leaves nothing to train for.
+        gone = not state.db_path.exists()
+        if lost or gone or job is None or job["status"] not in ACTIVE:
             if self.stopped_at is None:
                 self.stopped_at = now
             self.stop.set()

@@ -66,6 +66,8 @@ def local_pid(owner: str) -> int | None:
 
 def pid_alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    if os.name == "nt":
+        return True  # kill(pid, 0) would send CTRL_C there: trust the lease heartbeat instead
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -197,7 +199,7 @@ class Launcher:
             pid = local_pid(owner)
             if pid is not None and self.svc.clock() - beat >= stale and is_job_process(pid, job_id):
                 with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def _child_env() -> dict[str, str]:

@@ -98,6 +98,7 @@ def test_train_no_wait_then_the_job_finishes_with_no_command_attached(tmp_path: 
     data = tmp_path / "train.jsonl"
     data.write_bytes(jsonl(chat_rows(12)))
     env = {**os.environ, "OPENAI_FT_HOME": str(home), "OPENAI_FT_LOCAL_SPEED": "0.03"}
+    env["OPENAI_FT_LOCAL_DETACH"] = "1"  # the CLI's default (the test suite turns it off)
     env.pop("OPENAI_FT_BACKEND", None)
     args = ["--training-file", str(data), "--model", "gpt-4o-mini-2024-07-18", "--n-epochs", "2"]
     args += ["--batch-size", "1", "--yes", "--no-wait"]
@@ -191,9 +192,12 @@ def test_pause_ends_the_process_and_resume_starts_a_new_one(detached: LocalServi
     assert 2 <= paused_at < 48 and steps_of(detached, job_id) == list(range(1, 49))
 
 
-def test_serve_starts_a_job_process_per_job(tmp_path: Path) -> None:
+def test_serve_starts_a_job_process_per_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from .test_serve_cli import _start, _stop
 
+    monkeypatch.setenv("OPENAI_FT_LOCAL_DETACH", "1")  # serve's default
     home = tmp_path / "state"
     proc, url = _start(home, "--speed", "0.02")
     try:

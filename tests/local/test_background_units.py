@@ -80,6 +80,19 @@ def test_watchdog_stops_training_when_the_lease_is_taken(
     assert dog.stop.is_set()
 
 
+def test_watchdog_stops_training_when_the_state_folder_is_removed(
+    svc: LocalService, clock: FakeClock
+) -> None:
+    job_id = _running_job(svc)
+    assert claim(svc.service.state, job_id, svc.service.owner, clock(), 10)
+    dog = Watchdog(svc.service, job_id, exit=lambda code: None)
+    dog.tick()
+    assert not dog.stop.is_set()
+    svc.service.state.db_path.unlink()  # the open connections keep working, as for a real rm -r
+    dog.tick()
+    assert dog.stop.is_set()
+
+
 def test_lease_of_a_dead_job_process_is_taken_over_at_once(
     svc: LocalService, clock: FakeClock
 ) -> None:
