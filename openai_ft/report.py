@@ -5,10 +5,8 @@ atomically.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import html
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from openai_ft._atomic import write_bytes_atomic, write_text_atomic
 from openai_ft.errors import InputError, OpenAIFTError
 from openai_ft.evaluate.summary import format_p
+from openai_ft.report_plots import confusion_plot, loss_plot, score_plot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,106 +22,6 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 # A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@contextlib.contextmanager
-def _literal_text() -> Iterator[Any]:
-    """pyplot with every label drawn as written: model names, labels and titles come from the
-    user, and matplotlib would otherwise read ``$...$`` in them as math (and fail on bad math)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
-        yield plt
-
-
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def score_plot(summary: dict[str, Any]) -> str | None:
-    """Bar chart of each model's mean per scorer with 95% CI error bars, as base64 PNG."""
-    models = summary.get("models") or []
-    if not models:
-        return None
-    with _literal_text() as plt:
-        return _score_figure(plt, models)
-
-
-def _score_figure(plt: Any, models: list[dict[str, Any]]) -> str:
-    scorers = list(models[0]["scores"])
-    fig, ax = plt.subplots(figsize=(max(4, 1.8 * len(scorers) * len(models)), 3.2))
-    width = 0.8 / len(models)
-    for i, m in enumerate(models):
-        means = [m["scores"][s]["mean"] or 0.0 for s in scorers]
-        lows = [
-            max(0.0, (m["scores"][s]["mean"] or 0) - (m["scores"][s]["ci95"][0] or 0))
-            for s in scorers
-        ]
-        highs = [
-            max(0.0, (m["scores"][s]["ci95"][1] or 0) - (m["scores"][s]["mean"] or 0))
-            for s in scorers
-        ]
-        xs = [j + i * width for j in range(len(scorers))]
-        ax.bar(xs, means, width, yerr=[lows, highs], capsize=4, label=m["model"][:40])
-    ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(scorers))], scorers)
-    ax.set_ylabel("mean score (95% CI)")
-    ax.legend(fontsize=7)
-    return _png(fig)
-
-
-def confusion_plot(rep: dict[str, Any], title: str) -> str:
-    """A confusion matrix heat map (rows = reference, columns = predicted), as base64 PNG."""
-    with _literal_text() as plt:
-        return _confusion_figure(plt, rep, title)
-
-
-def _confusion_figure(plt: Any, rep: dict[str, Any], title: str) -> str:
-    labels, matrix = rep["labels"], rep["confusion"]
-    size = max(3.0, 0.45 * len(labels) + 1.5)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    for r, row in enumerate(matrix):
-        for c, v in enumerate(row):
-            if v:
-                ax.text(c, r, str(v), ha="center", va="center", fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("reference")
-    ax.set_title(title, fontsize=8)
-    return _png(fig)
-
-
-def loss_plot(metrics: pd.DataFrame, title: str) -> str | None:
-    """Training and validation loss per step, as base64 PNG (None without loss columns)."""
-    cols = [c for c in ("train_loss", "valid_loss", "full_valid_loss") if c in metrics]
-    if "step" not in metrics or not cols:
-        return None
-    with _literal_text() as plt:
-        return _loss_figure(plt, metrics, cols, title)
-
-
-def _loss_figure(plt: Any, metrics: pd.DataFrame, cols: list[str], title: str) -> str:
-    fig, ax = plt.subplots(figsize=(5.5, 3))
-    for c in cols:
-        data = metrics[["step", c]].dropna()
-        if not data.empty:
-            ax.plot(data["step"], data[c], label=c, marker="." if c != "train_loss" else None)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
-    return _png(fig)
 
 
 def _job_rows(models: list[str], backend: str) -> list[tuple[str, Any]]:
@@ -203,64 +102,110 @@ def _f(x: Any, d: int = 3) -> str:
 
 def markdown(run_id: str, summary: dict[str, Any]) -> str:
     """The Markdown report text."""
+    backend, prices = summary.get("backend", "?"), summary.get("price_table_date", "?")
+    parts = [f"# Eval run {run_id}", "", f"Backend `{backend}`; prices as of {prices}."]
+    parts += _score_sections(summary)
+    parts += _classification_sections(summary)
+    parts += _label_sections(summary)
+    if best := summary.get("best"):
+        job = summary.get("checkpoints_job", "?")
+        parts += [
+            "",
+            "## Best checkpoint",
+            "",
+            f"Best of job `{job}` on the eval data (not by training loss): `{best['model']}`"
+            f" with {best['scorer']} {_f(best['score'])}.",
+        ]
+    if summary.get("worst"):
+        header = ["line", "question", "reference", "answer", "score"]
+        rows = [_worst_row(w) for w in summary["worst"]]
+        parts += ["", "## Worst examples", "", _md_table(header, rows)]
+    return "\n".join(parts) + "\n"
+
+
+SCORE_HEADER = [
+    "model",
+    "score",
+    "95% CI",
+    "diff",
+    "diff CI",
+    "p-value",
+    "W/T/L",
+    "answered",
+    "cost $",
+]
+
+
+def _score_sections(summary: dict[str, Any]) -> list[str]:
+    """One table per scorer: each model's score and CI, and its comparison with the first."""
     comps = {(c["model"], c["scorer"]): c for c in summary.get("comparisons", [])}
-    parts = [f"# Eval run {run_id}", ""]
-    parts.append(
-        f"Backend `{summary.get('backend', '?')}`; prices as of {summary.get('price_table_date', '?')}."
-    )
+    parts: list[str] = []
     for scorer in summary["models"][0]["scores"] if summary["models"] else []:
         rows = []
         for m in summary["models"]:
             s, c = m["scores"][scorer], comps.get((m["model"], scorer))
-            rows.append([
-                m["model"], _f(s["mean"]), f"[{_f(s['ci95'][0])}, {_f(s['ci95'][1])}]",
-                _f(c["diff"]) if c else "", f"[{_f(c['ci95'][0])}, {_f(c['ci95'][1])}]" if c else "",
-                format_p(c["p_value"]) if c else "", f"{c['wins']}/{c['ties']}/{c['losses']}" if c else "",
-                f"{m['answered']}/{m['examples']}", _f(m["cost_usd"], 4),
-            ])  # fmt: skip
-        header = [
-            "model",
-            "score",
-            "95% CI",
-            "diff",
-            "diff CI",
-            "p-value",
-            "W/T/L",
-            "answered",
-            "cost $",
-        ]
-        parts += ["", f"## {scorer}", "", _md_table(header, rows)]
+            versus = ["", "", "", ""]
+            if c:
+                wtl = f"{c['wins']}/{c['ties']}/{c['losses']}"
+                versus = [_f(c["diff"]), _ci(c["ci95"]), format_p(c["p_value"]), wtl]
+            answered = f"{m['answered']}/{m['examples']}"
+            rows.append(
+                [m["model"], _f(s["mean"]), _ci(s["ci95"]), *versus, answered, _f(m["cost_usd"], 4)]
+            )
+        parts += ["", f"## {scorer}", "", _md_table(SCORE_HEADER, rows)]
+    return parts
+
+
+def _classification_sections(summary: dict[str, Any]) -> list[str]:
+    """Accuracy, macro-F1 and per-class precision/recall/F1 of each model."""
+    parts: list[str] = []
     for scorer, per_model in summary.get("classification", {}).items():
         for model, rep in per_model.items():
-            parts += ["", f"### {scorer}: {model}", "",
-                      f"accuracy {_f(rep['accuracy'])}, macro-F1 {_f(rep['macro_f1'])}", ""]  # fmt: skip
-            rows = [[label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
-                    for label, v in rep["per_class"].items()]  # fmt: skip
-            parts.append(_md_table(["label", "precision", "recall", "F1", "support"], rows))
-    for scorer, comps_ in summary.get("label_breakdown", {}).items():
-        for comp in comps_:
-            rows = [[r["label"], str(r["support"]), _f(r["vs_accuracy"]), _f(r["accuracy"]),
-                     _f(r["diff"]), format_p(r["p_value"])] for r in comp["labels"]]  # fmt: skip
-            header = ["label", "support", f"accuracy {comp['vs']}", f"accuracy {comp['model']}",
-                      "diff", "p-value"]  # fmt: skip
-            parts += ["", f"### {scorer} per label: {comp['model']} vs {comp['vs']}", "",
-                      _md_table(header, rows)]  # fmt: skip
-    if best := summary.get("best"):
-        parts += ["", "## Best checkpoint", "",
-                  f"Best of job `{summary.get('checkpoints_job', '?')}` on the eval data "
-                  f"(not by training loss): `{best['model']}` with {best['scorer']} "
-                  f"{_f(best['score'])}."]  # fmt: skip
-    if summary.get("worst"):
-        rows = [[str(w["line"]), w["question"][:80], w["reference"][:40],
-                 str(w["prediction"] if w["prediction"] is not None else f"ERROR {w['error']}")[:60],
-                 _f(w["score"], 2)] for w in summary["worst"]]  # fmt: skip
-        parts += [
-            "",
-            "## Worst examples",
-            "",
-            _md_table(["line", "question", "reference", "answer", "score"], rows),
-        ]
-    return "\n".join(parts) + "\n"
+            scores = f"accuracy {_f(rep['accuracy'])}, macro-F1 {_f(rep['macro_f1'])}"
+            rows = [
+                [label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
+                for label, v in rep["per_class"].items()
+            ]
+            header = ["label", "precision", "recall", "F1", "support"]
+            parts += ["", f"### {scorer}: {model}", "", scores, "", _md_table(header, rows)]
+    return parts
+
+
+def _label_sections(summary: dict[str, Any]) -> list[str]:
+    """Per-label accuracy of each compared model against the first."""
+    parts: list[str] = []
+    for scorer, comparisons in summary.get("label_breakdown", {}).items():
+        for comp in comparisons:
+            model, vs = comp["model"], comp["vs"]
+            rows = [
+                [
+                    r["label"],
+                    str(r["support"]),
+                    _f(r["vs_accuracy"]),
+                    _f(r["accuracy"]),
+                    _f(r["diff"]),
+                    format_p(r["p_value"]),
+                ]
+                for r in comp["labels"]
+            ]
+            header = ["label", "support", f"accuracy {vs}", f"accuracy {model}", "diff", "p-value"]
+            parts += ["", f"### {scorer} per label: {model} vs {vs}", "", _md_table(header, rows)]
+    return parts
+
+
+def _worst_row(w: dict[str, Any]) -> list[str]:
+    answer = w["prediction"] if w["prediction"] is not None else f"ERROR {w['error']}"
+    return [
+        str(w["line"]),
+        w["question"][:80],
+        w["reference"][:40],
+        str(answer)[:60],
+        _f(w["score"], 2),
+    ]
+
+
+def _ci(bounds: list[Any]) -> str:
+    return f"[{_f(bounds[0])}, {_f(bounds[1])}]"
 
 
 def _md_to_html(md: str) -> str:
