@@ -185,6 +185,7 @@ def _upload_one(
             known = (found, "uploaded") if found else None
             if found:
                 _record_file(ledger, t, found, path, how.clock())
+                forget_upload(ledger, t)  # an upload in parts that completed unrecorded
         parts = resumed = 0
         if known is None:
             file_id, parts, resumed = _send(client, ledger, t, path, report, how)

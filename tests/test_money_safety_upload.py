@@ -96,3 +96,32 @@ def test_a_file_row_belongs_to_its_location(tmp_path: Path, home: Path) -> None:
     ]
     [again_a] = upload([path], client=a_proj, ledger=book, sleep=no_sleep())
     assert again_a.reused and again_a.file_id == in_a.file_id
+
+
+class DieAfterComplete(httpx2.BaseTransport):
+    """The service completes the upload; the process dies before it reads the answer."""
+
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/complete"):
+            response.read()
+            raise KeyboardInterrupt
+        return response
+
+
+def test_death_after_an_unanswered_complete_finds_the_file(tmp_path: Path, home: Path) -> None:
+    svc = service(home)
+    book = ledger(home)
+    path = write_rows(tmp_path / "big.jsonl", chat_rows(30))
+    opts = dict(ledger=book, sleep=no_sleep(), workers=1, chunk_threshold=1024,
+                part_size=path.stat().st_size // 3 + 1)  # fmt: skip
+    dying = client_for(svc, home, wrap=DieAfterComplete)
+    with pytest.raises(KeyboardInterrupt):
+        upload([path], client=dying, **opts)  # type: ignore[arg-type]
+    assert len(_files(svc)) == 1 and book.query("SELECT * FROM files") == []
+    [again] = upload([path], client=client_for(svc, home), **opts)  # type: ignore[arg-type]
+    assert again.reused and again.file_id == _files(svc)[0]["id"] and len(_files(svc)) == 1
+    assert book.query("SELECT * FROM uploads") == []  # the finished upload is forgotten too
