@@ -66,7 +66,12 @@ def test_namespaces_are_independent(tmp_path: Path) -> None:
     assert book.migrate("jobs", [("m001_init", _table("jobs_t", calls))]) == ["jobs:m001_init"]
     assert calls == ["evals_t", "jobs_t"]
     assert {"evals_t", "jobs_t"} <= _tables(book)
-    assert _names(book) == ["core:m001_core", "core:m002_location", "evals:m001_init", "jobs:m001_init"]
+    assert _names(book) == [
+        "core:m001_core",
+        "core:m002_location",
+        "evals:m001_init",
+        "jobs:m001_init",
+    ]
 
 
 def test_a_migration_appended_later_is_applied_on_reopen(tmp_path: Path) -> None:
