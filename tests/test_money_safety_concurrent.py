@@ -34,11 +34,11 @@ def test_concurrent_trains_of_one_config_create_one_job(tmp_path: Path, home: Pa
     procs = [
         subprocess.Popen(
             argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )  # fmt: skip
+        )
         for _ in range(PROCESSES)
     ]
     outs = [p.communicate(timeout=WAIT) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     results = [json.loads(out) for out, _ in outs]
     assert len({r["job_id"] for r in results}) == 1, results
