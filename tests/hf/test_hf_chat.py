@@ -181,3 +181,16 @@ def test_concurrent_requests_are_batched_into_one_decode(
     assert sum(batches) == 8 and len(texts) == 8
     assert max(batches) > 1  # at least two requests shared one decode call
     assert len(set(texts)) == 1  # greedy: batching does not change the answer
+
+
+def test_a_fine_tuned_model_completes_through_the_engine_interface(
+    chat: Any, trained: tuple[LocalService, str]
+) -> None:
+    client, model = chat
+    loaded = trained[0].service.load_model(model)
+    assert loaded is trained[0].service.load_model(model)  # loaded once, kept
+    comps = loaded.complete(ASK, n=2, temperature=0, max_tokens=4)  # type: ignore[union-attr]
+    api = client.chat.completions.create(
+        model=model, messages=ASK, max_completion_tokens=4, temperature=0
+    )
+    assert [c.text for c in comps] == [api.choices[0].message.content] * 2

@@ -104,6 +104,8 @@ class HFEngine(Engine):
         trainer.model.save_pretrained(str(final))
         model = HFModel.from_dir(self.base, str(self.base_path), kind, final, meta)
         model.meta["stopped_early_at"] = reporter.stopped_early_at
+        if trainer.state.global_step >= total or reporter.stopped_early_at:
+            shutil.rmtree(out, ignore_errors=True)  # done: the trainer's checkpoints are not needed
         return model
 
     def _out(self) -> Path:

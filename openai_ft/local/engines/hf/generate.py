@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BATCH_ROWS = 64
+IDLE_EXIT_S = 30.0
 
 
 @dataclass
@@ -75,14 +76,22 @@ class Decoder:
         done = threading.Event()
         self._queue.put((rows, done))
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="hf-decode", daemon=True)
                 self._thread.start()
         done.wait()
 
     def _loop(self) -> None:
         while True:
-            jobs = [self._queue.get()]
+            try:
+                # An idle thread ends, so that a model the service forgot can be freed.
+                jobs = [self._queue.get(timeout=IDLE_EXIT_S)]
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             while sum(len(r) for r, _ in jobs) < MAX_BATCH_ROWS:
                 try:
                     jobs.append(self._queue.get_nowait())

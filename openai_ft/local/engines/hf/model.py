@@ -167,6 +167,10 @@ class HFModel:
 
     # -- inference -------------------------------------------------------------------------
 
+    def complete(self, messages: list[dict[str, Any]], **options: Any) -> list[Any]:
+        """Completions as :meth:`TrainedModel.complete` gives them (n, temperature, seed...)."""
+        return complete(self.decoder(), messages, **options)
+
     def load_for_training(self) -> Any:
         """The model as a trainer continues it: base + trainable adapter, or the full weights."""
         with tempfile.TemporaryDirectory(prefix="oft-hf-") as tmp:
@@ -192,6 +196,31 @@ class HFModel:
                 model.eval()
                 self._decoder = Decoder(model, load_tokenizer(self.base_path))
             return self._decoder
+
+
+def complete(decoder: Any, messages: list[dict[str, Any]], **options: Any) -> list[Any]:
+    """``n`` completions of a conversation, as the n-gram engine's ``complete`` returns them."""
+    from openai_ft.local.engine_model import Completion
+    from openai_ft.local.engines.hf.generate import Row
+
+    prompt = decoder.tokenizer.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=True
+    )
+    ids = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
+    seed = options.get("seed")
+    rows = [
+        Row(
+            prompt=ids,
+            max_new=int(options.get("max_tokens") or 256),
+            temperature=float(options.get("temperature", 1.0)),
+            top_p=float(options.get("top_p", 1.0)),
+            seed=None if seed is None else seed + i,
+            top_logprobs=int(options.get("top_logprobs", 0)),
+        )
+        for i in range(int(options.get("n", 1)))
+    ]
+    decoder.run(rows)
+    return [Completion(r.text, list(r.tokens)) for r in rows]
 
 
 _BASES: dict[str, Any] = {}
