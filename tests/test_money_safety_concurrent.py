@@ -37,7 +37,12 @@ def test_concurrent_trains_of_one_config_create_one_job(tmp_path: Path, home: Pa
         )
         for _ in range(PROCESSES)
     ]
-    outs = [p.communicate(timeout=WAIT) for p in procs]
+    try:
+        outs = [p.communicate(timeout=WAIT) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()  # only after the bounded wait ran out
     for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     results = [json.loads(out) for out, _ in outs]
