@@ -14,7 +14,7 @@ import pytest
 
 from openai_ft import client as client_mod
 from openai_ft.local import LocalService
-from openai_ft.local.jobproc import EXIT_CANCELLED, GRACE, Watchdog, main
+from openai_ft.local.jobproc import EXIT_CANCELLED, GRACE, Watchdog, lead, main
 from openai_ft.local.launch import (
     ENTRY,
     HOST,
@@ -29,6 +29,7 @@ from openai_ft.local.runner import run_one
 
 from .conftest import FakeClock, make_client
 from .test_background import create_job, steps_of
+from .test_job_internal_error import BROKEN_SEED, BrokenEngine
 
 
 def _running_job(svc: LocalService, steps: int = 3) -> str:
@@ -238,3 +239,19 @@ def test_a_model_stays_loaded_across_requests(svc: LocalService) -> None:
         )
         assert reply.choices[0].message.content in ("positive", "negative", "neutral")
     assert reads.count(blob) == 1  # loaded by the first request, then kept
+
+
+def test_job_process_run_claims_records_its_pid_and_a_crash_fails_the_job_visibly(
+    home: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LocalService(home, autostart=False, speed=0, clock=clock, engine=BrokenEngine()) as svc:
+        job_id = create_job(svc, seed=BROKEN_SEED)
+        assert lead(svc.service, job_id) == 0  # what python -m openai_ft.local.jobproc runs
+        job = svc.service.state.get("job", job_id)
+        assert job is not None and job["x_worker"]["pid"] == os.getpid()
+        assert job["status"] == "failed" and job["error"]["code"] == "server_error"
+        assert lease_of(svc.service.state, job_id) is None
+        assert steps_of(svc, job_id) == [1, 2]
+    log = capsys.readouterr().err  # stderr is the job's log file in a job process
+    assert f"{job_id}: training in pid {os.getpid()}" in log
+    assert "Traceback" in log and "out of gradients" in log and "job failed" in log
