@@ -33,6 +33,7 @@ DETACH_ENV = "OPENAI_FT_LOCAL_DETACH"
 LAUNCH_ENV = "OPENAI_FT_LOCAL_LAUNCH"
 ENTRY = "openai_ft.local.jobproc"
 HOST = socket.gethostname()
+RETRY_AFTER = 30  # seconds before a job whose process died while starting is tried again
 
 # The services of this process that detach jobs, each with its launcher (see job_runnable()).
 _LAUNCHERS: weakref.WeakKeyDictionary[Service, Launcher] = weakref.WeakKeyDictionary()
@@ -173,9 +174,17 @@ class Launcher:
             fresh = self.svc.clock() - held[1] < self.svc.settings.lease_stale_after
             if fresh and (pid is None or pid_alive(pid)):
                 return False
+        if held is not None:
+            return True
         worker = job.get("x_worker") or {}
-        starting = worker.get("host") == HOST and isinstance(worker.get("pid"), int)
-        return held is not None or not (starting and is_job_process(worker["pid"], job["id"]))
+        if worker.get("host") != HOST or not isinstance(worker.get("pid"), int):
+            return True
+        if is_job_process(worker["pid"], job["id"]):
+            return False  # still starting up (or just finishing)
+        # Launched but died before claiming the job (a broken install, say): wait a while
+        # before the next try, rather than starting a failing process every scan.
+        launched = worker.get("launched_at")
+        return not isinstance(launched, int) or self.svc.now() - launched >= RETRY_AFTER
 
     def scan(self) -> list[str]:
         """Start a process for every runnable job that has none; end hung ones. Ids started."""

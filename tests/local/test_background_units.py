@@ -18,6 +18,7 @@ from openai_ft.local.jobproc import EXIT_CANCELLED, GRACE, Watchdog, lead, main
 from openai_ft.local.launch import (
     ENTRY,
     HOST,
+    RETRY_AFTER,
     claim,
     command,
     detach_from_env,
@@ -255,3 +256,26 @@ def test_job_process_run_claims_records_its_pid_and_a_crash_fails_the_job_visibl
     log = capsys.readouterr().err  # stderr is the job's log file in a job process
     assert f"{job_id}: training in pid {os.getpid()}" in log
     assert "Traceback" in log and "out of gradients" in log and "job failed" in log
+
+
+def test_a_job_process_that_died_before_claiming_is_retried_after_a_pause(
+    home: Path, clock: FakeClock
+) -> None:
+    with LocalService(home, autostart=False, speed=0, clock=clock, detach=True) as svc:
+        assert svc.launcher is not None
+        state = svc.service.state
+        with LocalService(home, autostart=False, speed=0) as plain:
+            job_id = create_job(plain)  # created without a job process
+
+        def worker(**fields: object) -> dict[str, object]:
+            state.mutate("job", job_id, lambda j: {**j, "x_worker": {"host": HOST, **fields}})
+            job = state.get("job", job_id)
+            assert job is not None
+            return job
+
+        assert svc.launcher.needs_process(worker())  # never started: start one
+        launched, dead = svc.service.now(), _dead_pid()
+        assert not svc.launcher.needs_process(worker(pid=dead, launched_at=launched))
+        clock.advance(RETRY_AFTER)  # died while starting: tried again after a pause
+        assert svc.launcher.needs_process(worker(pid=dead, launched_at=launched))
+        assert svc.launcher.needs_process(worker(pid=dead, started_at=launched))  # ran: at once
