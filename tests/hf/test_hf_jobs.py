@@ -184,3 +184,29 @@ def test_early_stopping_finishes_the_job_before_its_last_step(
     job = client.fine_tuning.jobs.retrieve(job_id)
     assert job.status == "succeeded", job.error
     assert len(_losses(client, job_id)) < 6
+
+
+def test_full_fine_tuning_and_frozen_layers_train_and_report_their_settings(
+    client: openai.OpenAI, svc: LocalService
+) -> None:
+    one_step = {"n_epochs": 1, "batch_size": 12, "freeze_layers": 1}
+    full = _job(client, sft_rows(12), hp={**one_step, "fine_tuning": "full"})
+    lora = _job(client, sft_rows(12), hp={**one_step, "gradient_accumulation_steps": 5})
+    svc.run_jobs()
+    sizes = {}
+    for job_id in (full, lora):
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        assert job.status == "succeeded", job.error
+        blob = svc.service.state.get("model", job.fine_tuned_model)["x_blob"]
+        sizes[job_id] = svc.service.state.blob_path(blob).stat().st_size
+    hp = client.fine_tuning.jobs.retrieve(lora).method.supervised.hyperparameters.model_dump()
+    assert hp["gradient_accumulation_steps"] == 4  # the largest divisor of 12 up to 5
+    assert sizes[full] > 4 * sizes[lora]  # full weights vs one adapter
+    from safetensors.torch import load
+
+    from openai_ft.local.engines.hf.model import HFModel
+
+    blob = svc.service.state.get("model", client.fine_tuning.jobs.retrieve(lora).fine_tuned_model)
+    adapter = HFModel.from_bytes(svc.service.state.read_blob(blob["x_blob"]))
+    keys = load(adapter.files["adapter_model.safetensors"]).keys()
+    assert keys and all(".layers.1." in k for k in keys)  # layer 0 is frozen: no adapter there

@@ -125,15 +125,17 @@ class HFEngine(Engine):
             return model, None
         from peft import LoraConfig, get_peft_model
 
-        layers = _layer_count(model)
+        targets, layers = hp.lora_target_modules, None
+        if hp.freeze_layers and targets == "all-linear":
+            targets = _linear_modules_from(model, hp.freeze_layers)  # PEFT: names, not a layer list
+        elif hp.freeze_layers:
+            layers = list(range(hp.freeze_layers, _layer_count(model)))
         config = LoraConfig(
             r=hp.lora_rank,
             lora_alpha=hp.lora_alpha,
             lora_dropout=hp.lora_dropout,
-            target_modules=hp.lora_target_modules,
-            layers_to_transform=list(range(hp.freeze_layers, layers))
-            if hp.freeze_layers and layers
-            else None,
+            target_modules=targets,
+            layers_to_transform=layers,
             task_type="CAUSAL_LM",
         )
         return get_peft_model(model, config), None
@@ -215,6 +217,20 @@ class HFServiceEngine(Engine):
     def train(self, *args: Any, **kwargs: Any) -> Any:
         """Never reached (see :meth:`resolve_hyperparameters`)."""
         raise NotImplementedError
+
+
+def _linear_modules_from(model: Any, first_layer: int) -> list[str]:
+    """Full names of the linear modules inside transformer blocks ``first_layer`` and later."""
+    import torch
+
+    names = []
+    for name, module in model.named_modules():
+        parts = name.split(".")
+        if isinstance(module, torch.nn.Linear) and "layers" in parts:
+            index = parts[parts.index("layers") + 1]
+            if index.isdigit() and int(index) >= first_layer:
+                names.append(name)
+    return names
 
 
 def _layer_count(model: Any) -> int:

@@ -110,20 +110,17 @@ def resolve(n_train: int, method: str, requested: dict[str, Any]) -> HFHyperpara
     """Fill "auto": OpenAI's epochs rule, batch 8 (at most the data), lr x1, beta 0.1, ..."""
     epochs = _given(requested, "n_epochs")
     batch = _given(requested, "batch_size") or max(1, min(8, n_train))
-    accumulation = _given(requested, "gradient_accumulation_steps") or 1
-    if batch % accumulation:
-        from openai_ft.errors import UsageError
-
-        raise UsageError(
-            f"batch_size {batch} is not a multiple of gradient_accumulation_steps {accumulation}",
-            tip="the batch is split into gradient_accumulation_steps equal micro-batches",
-        )
+    # The batch is split into equal micro-batches: the most steps at or under the request that
+    # divide it (a job that was accepted never fails on its options; the job reports the value).
+    wanted = _given(requested, "gradient_accumulation_steps") or 1
+    accumulation = max(d for d in range(1, min(wanted, batch) + 1) if batch % d == 0)
     values: dict[str, Any] = {
         "n_epochs": resolve_epochs(n_train) if epochs is None else int(epochs),
         "batch_size": int(batch),
         "learning_rate_multiplier": float(_given(requested, "learning_rate_multiplier") or 1.0),
         "beta": (float(_given(requested, "beta") or DEFAULT_BETA) if method == "dpo" else None),
     }
+    values["gradient_accumulation_steps"] = accumulation
     defaults = HFHyperparameters(1, 1, 1.0)
     for f in fields(HFHyperparameters):
         if f.name not in values:
