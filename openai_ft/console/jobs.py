@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,13 +17,18 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def sparkline(values: Sequence[float], width: int = 40) -> str:
-    """A one-line chart of the last ``width`` values."""
+    """A one-line chart of the last ``width`` values; ``!`` marks a nan or infinite one (a
+    diverged loss), which would otherwise stop the chart and the command with it."""
     vals = list(values)[-width:]
-    if not vals:
-        return ""
-    lo, hi = min(vals), max(vals)
+    finite = [v for v in vals if math.isfinite(v)]
+    if not finite:
+        return "!" * len(vals)
+    # Halves, so that the span of any two finite floats is finite too.
+    lo, hi = min(finite) / 2, max(finite) / 2
     span = hi - lo or 1.0
-    return "".join(BLOCKS[min(7, int((v - lo) / span * 7.999))] for v in vals)
+    return "".join(
+        BLOCKS[min(7, int((v / 2 - lo) / span * 7.999))] if math.isfinite(v) else "!" for v in vals
+    )
 
 
 def fmt_duration(seconds: float | None) -> str:
