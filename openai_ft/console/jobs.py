@@ -33,7 +33,7 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
 
 def fmt_duration(seconds: float | None) -> str:
     """``1h02m03s`` / ``4m05s`` / ``12s``."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "-"
     s = max(0, int(seconds))
     h, rest = divmod(s, 3600)
