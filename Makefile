@@ -11,7 +11,7 @@ SEED   ?= 42
 
 export OPENAI_FT_BACKEND := $(BACKEND)
 
-.PHONY: install install-hf test check lint prepare validate upload train eval report demo demo-hf serve clean
+.PHONY: install install-hf test check lint prepare validate upload train train-hf eval eval-hf report demo demo-hf serve clean
 
 $(BIN)/.install-stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,7 @@ demo: install
 # The same pipeline with the hf engine: a tiny Qwen2-architecture model built offline (or
 # HF_MODEL=<folder or hub id already in the local cache>) fine-tuned with LoRA on the CPU/GPU.
 HF_MODEL ?=
-HF_HP    ?= n_epochs=3 learning_rate_multiplier=20
+HF_HP    ?= n_epochs=2 batch_size=16 learning_rate_multiplier=20 eval_steps=20
 demo-hf: install-hf
 	@mkdir -p $(OUT)
 	$(if $(HF_MODEL),,test -f $(OUT)/tiny-model/config.json || $(BIN)/python -m openai_ft.local.engines.hf.tiny $(OUT)/tiny-model)
@@ -70,7 +70,7 @@ train-hf: install
 	$(OFT) train --training-file $(OUT)/data/train.jsonl --validation-file $(OUT)/data/validation.jsonl --model $(MODEL) --suffix demo --seed $(SEED) $(foreach h,$(HF_HP),--hp $(h)) --yes --wait
 
 eval-hf: install
-	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --limit 40
+	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --limit 40 --max-completion-tokens 16 --concurrency 16
 
 eval: install
 	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --require-better
