@@ -44,3 +44,51 @@ def test_wrong_shapes_name_the_row(
     assert err[0] == f"ERROR {path}: line 2: {expected}", err
     assert len(err) == 2 and err[1].startswith("TIP ")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{text:>{width}}", "KeyError: 'width'"),
+        ("{text:d}", "ValueError: Unknown format code 'd'"),
+        ("{text!z}", "ValueError: Unknown conversion specifier z"),
+    ],
+)
+def test_a_template_that_cannot_be_filled_in_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, expected: str
+) -> None:
+    """These passed the placeholder check and failed on the first row (an internal error)."""
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\n" + "".join(f"ticket {i},l{i % 2}\n" for i in range(12)))
+    args = [
+        "prepare",
+        str(table),
+        "--out-dir",
+        str(tmp_path / "o"),
+        "--template",
+        template,
+        "--assistant",
+        "label",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"ERROR --template cannot be filled in: {expected}"), err
+
+
+def test_a_template_with_a_valid_format_still_works(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\n" + "".join(f"ticket {i},l{i % 2}\n" for i in range(12)))
+    out = tmp_path / "o"
+    args = [
+        "prepare",
+        str(table),
+        "--out-dir",
+        str(out),
+        "--template",
+        "T:{text:>10}|{text!r}",
+        "--assistant",
+        "label",
+    ]
+    assert main(args) == 0
+    first = json.loads((out / "train.jsonl").read_text("utf-8").splitlines()[0])
+    assert first["messages"][0]["content"].startswith("T:")

@@ -105,6 +105,13 @@ def make_mapping(**options: str | None) -> Mapping:
                 "--template needs named {column} placeholders",
                 tip='write it like "Order {order_id}: {text}"',
             )
+        try:  # a bad !conversion or :format (or a {field} nested in one) fails on every row
+            m.template.format_map(dict.fromkeys(fields, ""))
+        except (KeyError, ValueError, IndexError) as exc:
+            raise UsageError(
+                f"--template cannot be filled in: {type(exc).__name__}: {exc}",
+                tip='use plain {column} placeholders, like "Order {order_id}: {text}"',
+            ) from None
     dpo = (m.prompt, m.chosen, m.rejected)
     if any(dpo):
         if m.user or m.assistant:
