@@ -61,7 +61,10 @@ def canonical_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         out["model"] = resolve_model_name(model)
     hp = out.get("hyperparameters") or {}
     out["hyperparameters"] = {k: plain_number(v) for k, v in hp.items() if v != "auto"}
-    out["seed"] = plain_number(out.get("seed"))
+    seed = out.get("seed")
+    out["seed"] = (
+        int(seed) if isinstance(seed, str) and seed.strip().isdigit() else plain_number(seed)
+    )
     return out
 
 

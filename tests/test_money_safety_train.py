@@ -39,6 +39,7 @@ def test_equal_settings_hash_equal_and_different_ones_do_not() -> None:
     assert config_hash(_spec(model="gpt-4.1-mini")) == same  # the alias of that snapshot
     assert config_hash(_spec(hyperparameters={"n_epochs": 2.0})) == same
     assert config_hash(_spec(seed=3.0)) == same
+    assert config_hash(_spec(seed="3")) == same  # a TOML string; the create sends int(seed)
     with_auto = {"n_epochs": 2, "batch_size": "auto"}
     assert config_hash(_spec(hyperparameters=with_auto)) == same  # "auto" is what unset means
     assert config_hash(_spec(hyperparameters={"n_epochs": 3})) != same
