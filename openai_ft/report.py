@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,13 @@ Warn = Callable[[str], None]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# A checkpoint is its job's model plus ":ckpt-step-N" (OpenAI's naming, and the local service's).
+_CHECKPOINT = re.compile(r":ckpt-step-\d+$")
+
+
 def _job_rows(models: list[str], backend: str) -> list[tuple[str, Any]]:
-    """Each model with the ledger row of the job that made it (None when there is none)."""
+    """Each model with the ledger row of the job that made it (None when there is none); the
+    checkpoints of a job count as its model."""
     from openai_ft.store import Ledger
 
     led = Ledger()
@@ -35,9 +41,10 @@ def _job_rows(models: list[str], backend: str) -> list[tuple[str, Any]]:
             (
                 model,
                 led.one(
-                    "SELECT job_id, backend, location FROM jobs WHERE fine_tuned_model = ?"
-                    " ORDER BY backend = ? DESC, updated_at DESC LIMIT 1",
-                    [model, backend],
+                    "SELECT job_id, backend, location, fine_tuned_model FROM jobs"
+                    " WHERE fine_tuned_model = ? ORDER BY backend = ? DESC, updated_at DESC"
+                    " LIMIT 1",
+                    [_CHECKPOINT.sub("", model), backend],
                 ),
             )
             for model in models
@@ -49,17 +56,22 @@ def _job_rows(models: list[str], backend: str) -> list[tuple[str, Any]]:
 def job_loss_curves(
     models: list[str], backend: str, on_warning: Warn | None = None
 ) -> list[tuple[str, pd.DataFrame]]:
-    """Metrics of the jobs that made ``models``, read from the host each job was made on (as
-    the ledger recorded it, never another); each one left out is a line to ``on_warning``."""
+    """Metrics of the jobs that made ``models`` (one per job), read from the host each job was
+    made on (as the ledger recorded it, never another); each one left out is a line to
+    ``on_warning``."""
     from openai_ft.client import recorded_client, recorded_host
     from openai_ft.job_ops import job_metrics
 
     warn = on_warning or (lambda _text: None)
     out: list[tuple[str, pd.DataFrame]] = []
+    seen: set[str] = set()
     for model, row in _job_rows(models, backend):
         if row is None:
             warn(f"no loss curves for {model}: no job in the ledger made it")
             continue
+        if row["job_id"] in seen:  # a checkpoint of a job already drawn
+            continue
+        seen.add(row["job_id"])
         host = recorded_host(row["backend"], row["location"]) or row["backend"]
         try:
             client = recorded_client(row["backend"], row["location"])
@@ -67,7 +79,7 @@ def job_loss_curves(
         except OpenAIFTError as exc:
             warn(f"loss curves of job {row['job_id']} (on {host}) left out: {exc.message}")
             continue
-        out.append((f"{row['job_id']} -> {model}", metrics))
+        out.append((f"{row['job_id']} -> {row['fine_tuned_model']}", metrics))
     return out
 
 

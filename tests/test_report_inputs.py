@@ -92,3 +92,39 @@ def test_report_out_that_cannot_be_written(
     assert err[0] == f"ERROR {target}: cannot write the report there (Not a directory)"
     assert err[1] == "TIP pass --out a folder you can write to"
     assert len(err) == 2
+
+
+def test_checkpoints_of_one_job_give_one_loss_curve_and_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """eval --checkpoints lists each checkpoint (model:ckpt-step-N) and the final model: all of
+    them are the one job's, drawn once, from the in-process service the job was made on."""
+    from tests.jobs_helpers import chat_rows, cli_service, train_files, write_rows
+
+    cli_service(monkeypatch)
+    train, valid = train_files(tmp_path, valid_seed=4)
+    args = [
+        "train",
+        "--training-file",
+        str(train),
+        "--validation-file",
+        str(valid),
+        "--n-epochs",
+        "3",
+        "--yes",
+        "--wait",
+        "--json",
+    ]
+    assert main(args) == 0
+    job = json.loads(capsys.readouterr().out)
+    data = write_rows(tmp_path / "test.jsonl", chat_rows(8, seed=9))
+    assert main(["eval", "--data", str(data), "--checkpoints", job["job_id"], "--json"]) == 0
+    models = [m["model"] for m in json.loads(capsys.readouterr().out)["models"]]
+    assert len(models) >= 3 and any(":ckpt-step-" in m for m in models)
+    out = tmp_path / "rep"
+    assert main(["report", "latest", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "WARN" not in err, err
+    page = (out / "report.html").read_text("utf-8")
+    assert page.count("<figcaption>Loss curves: ") == 1
+    assert f"Loss curves: {job['job_id']} -&gt; {job['fine_tuned_model']}" in page
