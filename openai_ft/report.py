@@ -65,7 +65,12 @@ def job_loss_curves(
     warn = on_warning or (lambda _text: None)
     out: list[tuple[str, pd.DataFrame]] = []
     seen: set[str] = set()
-    for model, row in _job_rows(models, backend):
+    try:
+        rows = _job_rows(models, backend) if models else []
+    except OpenAIFTError as exc:  # a damaged ledger: the rest of the report is still worth it
+        warn(f"loss curves left out: {exc.message}")
+        return out
+    for model, row in rows:
         if row is None:
             warn(f"no loss curves for {model}: no job in the ledger made it")
             continue

@@ -128,3 +128,22 @@ def test_checkpoints_of_one_job_give_one_loss_curve_and_no_warning(
     page = (out / "report.html").read_text("utf-8")
     assert page.count("<figcaption>Loss curves: ") == 1
     assert f"Loss curves: {job['job_id']} -&gt; {job['fine_tuned_model']}" in page
+
+
+def test_a_damaged_ledger_leaves_out_the_curves_not_the_report(
+    write_jsonl: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = evaluate(write_jsonl([_chat("q", "a")] * 3), ["gpt-4o-mini"], scorers=["exact"])
+    summary = {**run.summary, "models": [{**run.summary["models"][0], "model": "ft:m:o::j"}]}
+    for extra in ("runs.db-wal", "runs.db-shm"):  # else SQLite reads the pages from the WAL
+        (tmp_path / "home" / extra).unlink(missing_ok=True)
+    (tmp_path / "home" / "runs.db").write_bytes(b"this is not an SQLite database" * 100)
+    warnings: list[str] = []
+    from openai_ft.report import write_report
+
+    paths = write_report(
+        run.run_id, run.results, summary, tmp_path / "r", on_warning=warnings.append
+    )
+    assert len(paths) == 4 and all(p.exists() for p in paths)
+    assert len(warnings) == 1 and warnings[0].startswith("loss curves left out: ")
+    assert "runs.db: the ledger is damaged" in warnings[0]
