@@ -237,6 +237,8 @@ def recorded_client(
         endpoint = host.rstrip("/").removesuffix("/openai")
         kwargs = _azure_kwargs(endpoint)
         return openai.AzureOpenAI(**kwargs, default_headers=headers, http_client=http)
+    if "api.openai.com" in host and not os.environ.get("OPENAI_API_KEY"):
+        raise _missing_key("OPENAI_API_KEY")  # not the "none" key of a self-hosted server
     kwargs = _openai_kwargs(BackendSettings(kind, base_url=host))
     kwargs.update(organization=org, project=project)
     return openai.OpenAI(**kwargs, default_headers=headers, http_client=http)

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from openai_ft.client import LOCAL_BASE_URL, recorded_client, recorded_host
-from openai_ft.errors import OpenAIFTError, UsageError
+from openai_ft.errors import AuthError, OpenAIFTError, UsageError
 
 KEY = "sk-recorded-test-0123456789"
 
@@ -101,3 +101,12 @@ def test_watch_by_ledger_name_keeps_its_base_url(
             "ftjob-1", backend="openai:http://10.1.2.3:9/v1", sleep=lambda _s: None, max_attempts=1
         )
     assert sent and {str(r.url.netloc.decode()) for r in sent} == {"10.1.2.3:9"}
+
+
+def test_no_key_for_api_openai_com_is_the_missing_key_error(
+    sent: list[httpx2.Request], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(AuthError, match="no API key found: set OPENAI_API_KEY"):
+        recorded_client("openai", "https://api.openai.com/v1 org= project=")
+    assert sent == []
