@@ -194,3 +194,46 @@ def test_a_fine_tuned_model_completes_through_the_engine_interface(
         model=model, messages=ASK, max_completion_tokens=4, temperature=0
     )
     assert [c.text for c in comps] == [api.choices[0].message.content] * 2
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    }
+]
+
+
+def test_a_qwen_style_tool_call_in_the_reply_becomes_tool_calls() -> None:
+    from openai_ft.local.engines.hf.chat import _message
+
+    reply = '<tool_call>\n{"name": "lookup_order", "arguments": {"order_id": "A7"}}\n</tool_call>'
+    message, finish = _message({"tools": TOOLS}, reply)
+    assert finish == "tool_calls" and message["content"] is None
+    call = message["tool_calls"][0]["function"]
+    assert call["name"] == "lookup_order" and json.loads(call["arguments"]) == {"order_id": "A7"}
+    plain, finish = _message({"tools": TOOLS}, "just text")
+    assert finish is None and plain["content"] == "just text"
+
+
+def test_forced_tool_choice_answers_with_a_call_that_fits_the_schema(chat: Any) -> None:
+    client, _ = chat
+    out = client.chat.completions.create(
+        model="tiny",
+        messages=ASK,
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "lookup_order"}},
+        max_completion_tokens=4,
+        temperature=0,
+    )
+    choice = out.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    args = json.loads(choice.message.tool_calls[0].function.arguments)
+    assert isinstance(args.get("order_id"), str)

@@ -165,6 +165,20 @@ class HFModel:
             meta=header.get("meta", {}),
         )
 
+    def base_folder(self) -> str:
+        """The base model's folder: where it was at training time, else the registry's entry."""
+        if Path(self.base_path).is_dir():
+            return self.base_path
+        from openai_ft.local.engines.hf.registry import lookup
+
+        entry = lookup(None, self.base)
+        if entry is None:
+            raise DataError(
+                f"base model {self.base!r} of this fine-tune is gone from {self.base_path}",
+                tip=f"register {self.base!r} again (OPENAI_FT_HF_MODELS) with its new folder",
+            )
+        return str(entry.path())
+
     # -- inference -------------------------------------------------------------------------
 
     def complete(self, messages: list[dict[str, Any]], **options: Any) -> list[Any]:
@@ -176,12 +190,12 @@ class HFModel:
         with tempfile.TemporaryDirectory(prefix="oft-hf-") as tmp:
             folder = self.write_to(Path(tmp))
             if self.kind == "full":
-                for extra in Path(self.base_path).glob("generation_config.json"):
+                for extra in Path(self.base_folder()).glob("generation_config.json"):
                     (folder / extra.name).write_bytes(extra.read_bytes())
                 return load_causal_lm(str(folder))
             from peft import PeftModel
 
-            base = load_causal_lm(self.base_path)
+            base = load_causal_lm(self.base_folder())
             return PeftModel.from_pretrained(base, str(folder), is_trainable=True)
 
     def decoder(self) -> Any:
@@ -194,7 +208,7 @@ class HFModel:
                 if self.kind == "lora":
                     model = model.merge_and_unload()
                 model.eval()
-                self._decoder = Decoder(model, load_tokenizer(self.base_path))
+                self._decoder = Decoder(model, load_tokenizer(self.base_folder()))
             return self._decoder
 
 
