@@ -27,6 +27,7 @@ from openai_ft.local.app import Service, Settings
 
 HEARTBEAT_EVERY = 1.0
 GRACE = 5.0
+CLAIM_WAIT = GRACE + 3 * HEARTBEAT_EVERY  # how long a new process waits for an old one to stop
 EXIT_CANCELLED = 3  # the process ended itself: the job stopped and training did not return
 
 
@@ -81,13 +82,32 @@ class Watchdog:
         return not self.stop.is_set()
 
 
-def lead(svc: Service, job_id: str) -> int:
+def _claim(svc: Service, job_id: str, wait: Callable[[float], None]) -> bool:
+    """Take the job's lease; wait up to ``CLAIM_WAIT`` for a holder that is on its way out.
+
+    A job paused and resumed at once is still held by its old process while that one stops.
+    """
+    from openai_ft.local.launch import claim
+    from openai_ft.local.worker import ACTIVE
+
+    waited = 0.0
+    while True:
+        if claim(svc.state, job_id, svc.owner, svc.clock(), svc.settings.lease_stale_after):
+            return True
+        job = svc.state.get("job", job_id)
+        if waited >= CLAIM_WAIT or job is None or job["status"] not in ACTIVE:
+            return False
+        wait(0.25)
+        waited += 0.25
+
+
+def lead(svc: Service, job_id: str, wait: Callable[[float], None] = time.sleep) -> int:
     """Rank 0: claim the lease, record our pid, train the job to its end (or stop)."""
-    from openai_ft.local.launch import HOST, claim, owner_tag
+    from openai_ft.local.launch import HOST, owner_tag
     from openai_ft.local.runner import run_one
 
     svc.owner = owner_tag()
-    if not claim(svc.state, job_id, svc.owner, svc.clock(), svc.settings.lease_stale_after):
+    if not _claim(svc, job_id, wait):
         _say(f"{job_id}: another live process holds this job; nothing to do")
         return 0
     me = {"pid": os.getpid(), "host": HOST, "started_at": svc.now()}

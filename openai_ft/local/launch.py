@@ -130,12 +130,14 @@ class Launcher:
         _LAUNCHERS.pop(self.svc, None)
 
     def launch(self, job_id: str) -> int | None:
-        """Start a job process for ``job_id`` unless one of ours runs it; its pid, or None."""
+        """Start a job process for ``job_id``; its pid, or None if it could not start.
+
+        An old process may still hold the job (paused, then resumed at once): the new one waits
+        for it to let go (see jobproc), so a resume is never lost.
+        """
         from openai_ft.local.worker import fail_job
 
         self.reap()
-        if job_id in self.children:
-            return None
         logs = self.svc.state.root / "jobs"
         argv = command(self.svc.state.root.parent, job_id, self.svc.settings.speed)
         try:
@@ -155,7 +157,12 @@ class Launcher:
             return None
         self.children[job_id] = child
         launched = {"pid": child.pid, "host": HOST, "launched_at": self.svc.now()}
-        self.svc.state.mutate("job", job_id, lambda j: {**j, "x_worker": launched})
+
+        def record(job: dict[str, Any]) -> dict[str, Any] | None:
+            already = (job.get("x_worker") or {}).get("pid") == child.pid  # it started first
+            return None if already else {**job, "x_worker": launched}
+
+        self.svc.state.mutate("job", job_id, record)
         return child.pid
 
     def reap(self) -> None:

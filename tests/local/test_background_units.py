@@ -14,7 +14,7 @@ import pytest
 
 from openai_ft import client as client_mod
 from openai_ft.local import LocalService
-from openai_ft.local.jobproc import EXIT_CANCELLED, GRACE, Watchdog, lead, main
+from openai_ft.local.jobproc import CLAIM_WAIT, EXIT_CANCELLED, GRACE, Watchdog, lead, main
 from openai_ft.local.launch import (
     ENTRY,
     HOST,
@@ -145,22 +145,46 @@ def test_rank_above_zero_trains_beside_rank_zero_and_records_nothing(
         assert svc.service.state.all("checkpoint", parent=job_id) == []
 
 
-def test_jobproc_refuses_bad_arguments_and_leaves_a_held_job_alone(
-    home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_jobproc_refuses_bad_arguments(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--home", str(home), "ftjob-none"])
     assert exc.value.code == 2 and "no local service state" in capsys.readouterr().err
-    with LocalService(home, autostart=False, speed=0) as svc:
-        job_id = _running_job(svc)
-        assert svc.service.state.claim(job_id, f"jobproc:{HOST}:{os.getpid()}:x", time.time(), 10)
+    with LocalService(home, autostart=False, speed=0):
+        pass
     with pytest.raises(SystemExit) as exc:
         main(["--home", str(home), "ftjob-none"])
     assert exc.value.code == 2 and "no such job ftjob-none" in capsys.readouterr().err
-    assert main(["--home", str(home), job_id]) == 0
+
+
+def test_a_job_held_by_a_live_process_is_left_alone_after_a_bounded_wait(
+    svc: LocalService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = _running_job(svc)
+    holder = f"jobproc:{HOST}:{os.getpid()}:x"
+    assert svc.service.state.claim(job_id, holder, svc.service.clock(), 10)
+    waits: list[float] = []
+    assert lead(svc.service, job_id, wait=waits.append) == 0
+    assert sum(waits) == CLAIM_WAIT  # then it gives up
     assert "another live process holds this job" in capsys.readouterr().err
-    with LocalService(home, autostart=False) as svc:
-        assert steps_of(svc, job_id) == [1, 2, 3]
+    assert steps_of(svc, job_id) == [1, 2, 3]
+    assert lease_of(svc.service.state, job_id) == (holder, svc.service.clock())
+
+
+def test_a_resumed_job_waits_for_its_old_process_to_let_go(svc: LocalService) -> None:
+    job_id = _running_job(svc)
+    holder = f"jobproc:{HOST}:{os.getpid()}:old"  # the paused process, still stopping
+    assert svc.service.state.claim(job_id, holder, svc.service.clock(), 10)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            svc.service.state.release(job_id, holder)  # the old process exits
+
+    assert lead(svc.service, job_id, wait=wait) == 0
+    job = svc.service.state.get("job", job_id)
+    assert job is not None and job["status"] == "succeeded" and len(waits) == 3
+    assert steps_of(svc, job_id) == list(range(1, 37))
 
 
 def test_a_step_another_process_recorded_is_not_recorded_again(svc: LocalService) -> None:
