@@ -151,7 +151,10 @@ def _say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one job of the local service in this process."""
-    parser = argparse.ArgumentParser(prog="python -m openai_ft.local.jobproc", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m openai_ft.local.jobproc",
+        description="Train one job of the local service in this process, then exit.",
+    )
     parser.add_argument("--home", type=Path, required=True, help="state folder (OPENAI_FT_HOME)")
     parser.add_argument("--speed", type=float, default=0.0, help="seconds of wall time per step")
     parser.add_argument("job_id")
