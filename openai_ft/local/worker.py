@@ -240,8 +240,15 @@ def _train(
     current = svc.state.get("job", job_id)
     if not record or current is None or current["status"] != "running":
         return
-    if current["x_last_step"] < total and not getattr(engine, "stopped_early_at", None):
+    stopped_early = getattr(engine, "stopped_early_at", None)  # the hf engine's patience
+    if current["x_last_step"] < total and not stopped_early:
         return
+    if stopped_early:
+        add_event(
+            svc,
+            job_id,
+            f"Early stopping at step {stopped_early}: validation loss stopped improving",
+        )
     _finish(svc, current, ft_name, model)
 
 

@@ -184,6 +184,8 @@ def test_early_stopping_finishes_the_job_before_its_last_step(
     job = client.fine_tuning.jobs.retrieve(job_id)
     assert job.status == "succeeded", job.error
     assert len(_losses(client, job_id)) < 6
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job_id, limit=100)]
+    assert any(m.startswith("Early stopping at step") for m in messages)
 
 
 def test_full_fine_tuning_and_frozen_layers_train_and_report_their_settings(
