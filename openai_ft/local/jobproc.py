@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -72,7 +73,10 @@ class Watchdog:
     def run(self) -> None:
         """Tick every second until the job's run returns."""
         while not self.done.wait(HEARTBEAT_EVERY):
-            self.tick()
+            try:
+                self.tick()
+            except sqlite3.Error as exc:  # a busy database: try again next second
+                _say(f"{self.job_id}: watchdog: {exc}")
 
     def pace(self) -> bool:
         """Wait out one step at the service's speed; False once the job must stop."""
