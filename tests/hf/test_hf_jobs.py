@@ -88,6 +88,8 @@ def test_dpo_continues_an_sft_fine_tune_and_checkpoints_are_usable_models(
     assert str(job.fine_tuned_model).startswith("ft:tiny:local::")
     losses = _losses(client, dpo)
     assert len(losses) == 6 and all(v > 0 for v in losses.values())
+    # log(2) at the first step: the reference is the SFT model the job starts from, not the base
+    assert losses[1] == pytest.approx(0.6931, abs=1e-3)
     checkpoints = client.fine_tuning.jobs.checkpoints.list(dpo).data
     assert sorted(c.step_number for c in checkpoints) == [3, 6]
     for ckpt in checkpoints:
@@ -212,3 +214,16 @@ def test_full_fine_tuning_and_frozen_layers_train_and_report_their_settings(
     adapter = HFModel.from_bytes(svc.service.state.read_blob(blob["x_blob"]))
     keys = load(adapter.files["adapter_model.safetensors"]).keys()
     assert keys and all(".layers.1." in k for k in keys)  # layer 0 is frozen: no adapter there
+
+
+def test_dpo_from_a_base_model_trains_a_new_adapter(
+    client: openai.OpenAI, svc: LocalService
+) -> None:
+    job_id = _job(client, dpo_rows(12), method="dpo", hp={"n_epochs": 1, "batch_size": 6})
+    svc.run_jobs()
+    job = client.fine_tuning.jobs.retrieve(job_id)
+    assert job.status == "succeeded", job.error
+    assert job.method.dpo.hyperparameters.beta == 0.1  # "auto"
+    losses = _losses(client, job_id)
+    # DPO's first loss is log(2): the policy starts equal to its reference (the base)
+    assert losses[1] == pytest.approx(0.6931, abs=1e-3)
