@@ -72,3 +72,23 @@ def test_the_registry_file_in_the_state_folder_registers_models(
         assert "mine" in [m.id for m in make_client(svc).models.list()]
     finally:
         svc.close()
+
+
+def test_engine_from_the_environment_without_the_extra_is_a_400_naming_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a)
+    )
+    monkeypatch.setenv("OPENAI_FT_ENGINE", "hf")
+    svc = LocalService(tmp_path / "s", autostart=False, clock=FakeClock(), speed=0)
+    try:
+        client = make_client(svc)
+        with pytest.raises(openai.BadRequestError) as err:
+            client.fine_tuning.jobs.create(
+                model="gpt-4.1-mini", training_file=upload(client, sft_rows(12))
+            )
+        assert "pip install 'openai-ft[hf]'" in err.value.message
+    finally:
+        svc.close()

@@ -83,12 +83,15 @@ def job_spec(svc: Service, model: str) -> HyperparameterSpec:
 
     A service whose engine is ``hf`` refuses (400) a model that is not a registered hf model.
     """
+    from openai_ft.local.core import ApiError
     from openai_ft.local.hyperparams import OPENAI_HYPERPARAMETERS
 
     if hf_alias(svc, model) is None:
-        if svc.engine.name == "hf":
-            from openai_ft.local.core import ApiError
-
+        try:
+            name = svc.engine.name
+        except UsageError as exc:  # OPENAI_FT_ENGINE=hf without the extra installed
+            raise ApiError(400, f"{exc.message}; {exc.tip}", code="engine_not_available") from None
+        if name == "hf":
             raise ApiError(
                 400,
                 f"Model {model} is not a registered open-weight model; this service trains "
