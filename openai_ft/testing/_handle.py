@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from openai_ft.local.faults import FaultRule, RateLimiter
 from openai_ft.testing._transport import (
-    AsyncTestTransport,
+    AsyncRoutedTransport,
     CannedReply,
     Hooks,
     LoggedRequest,
-    TestTransport,
+    RoutedTransport,
 )
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class LocalOpenAI:
         self._failures: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         self._hooks = Hooks(advance=self._on_poll, fail_job=self._on_create)
-        self._transport = TestTransport(service.transport(), self._hooks, steps_per_poll != 0)
+        self._transport = RoutedTransport(service.transport(), self._hooks, steps_per_poll != 0)
         self._closers: list[Callable[[], None]] = []
         self.client: openai.OpenAI = self.make_client()
         self.async_client: openai.AsyncOpenAI = self.make_async_client()
@@ -104,7 +104,7 @@ class LocalOpenAI:
         """An async httpx2 client whose requests go to the service."""
         import httpx2
 
-        return httpx2.AsyncClient(transport=AsyncTestTransport(self._transport))
+        return httpx2.AsyncClient(transport=AsyncRoutedTransport(self._transport))
 
     def make_client(self, **options: Any) -> openai.OpenAI:
         """Another sync SDK client on the service (``max_retries=0``, ``timeout=``, ...)."""

@@ -115,7 +115,7 @@ def _canned(result: dict[str, Any], reply: CannedReply, stream: bool, usage: boo
     return b"".join(stream_chunks(result, usage))
 
 
-class TestTransport(httpx2.BaseTransport):
+class RoutedTransport(httpx2.BaseTransport):
     """Forwards to the service's in-process transport and applies the :class:`Hooks`."""
 
     def __init__(
@@ -181,10 +181,10 @@ class TestTransport(httpx2.BaseTransport):
             self.hooks.log.append(entry)
 
 
-class AsyncTestTransport(httpx2.AsyncBaseTransport):
+class AsyncRoutedTransport(httpx2.AsyncBaseTransport):
     """The async form: the sync transport's work runs in a worker thread."""
 
-    def __init__(self, sync: TestTransport) -> None:
+    def __init__(self, sync: RoutedTransport) -> None:
         self.sync = sync
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
