@@ -58,10 +58,9 @@ def test_an_explicit_base_url_or_http_client_is_left_untouched() -> None:
 
 
 def test_the_patch_is_undone_after_an_exception_inside_the_block() -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        with patch_openai():
-            assert is_patched()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), patch_openai():
+        assert is_patched()
+        raise RuntimeError("boom")
     assert not is_patched()
     for cls, init in ORIGINAL_INITS.items():
         assert cls.__dict__["__init__"] is init
