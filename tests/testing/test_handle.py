@@ -7,7 +7,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from openai_ft.testing import FaultRule, LocalOpenAI, ManualClock, local_openai
+from openai_ft.testing import FaultRule, LocalOpenAI, ManualClock, fault_rule, local_openai
 
 from .data import MODEL, training_jsonl
 
@@ -89,8 +89,7 @@ def test_faults_given_as_options_use_the_fault_file_keys() -> None:
             local.make_client(max_retries=0).models.list()
         assert local.client.models.list().data
     with pytest.raises(ValueError, match="unknown fault key"):
-        with local_openai(faults=[{"kind": "503", "paht": "/v1/models"}]):
-            pass
+        fault_rule({"kind": "503", "paht": "/v1/models"})
 
 
 def test_a_dropped_connection_is_logged_without_a_status() -> None:
