@@ -141,7 +141,8 @@ class LocalOpenAI:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every fine-tuning job the service holds, as the API shows it, oldest first."""
-        return sorted(self.service.service.state.all("job"), key=lambda j: j["created_at"])
+        jobs = self.service.service.state.all("job")
+        return [{k: v for k, v in j.items() if not k.startswith("x_")} for j in jobs]
 
     def fail_next_job(
         self, code: str = "server_error", message: str | None = None, param: str | None = None

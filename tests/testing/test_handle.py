@@ -38,6 +38,7 @@ def test_with_steps_per_poll_zero_only_finish_jobs_moves_a_job() -> None:
         assert local.client.fine_tuning.jobs.retrieve(job_id).status == "running"
         jobs = local.finish_jobs()
         assert [j["status"] for j in jobs] == ["succeeded"]
+        assert not [k for k in jobs[0] if k.startswith("x_")]  # as the API shows it
         assert local.client.fine_tuning.jobs.retrieve(job_id).status == "succeeded"
 
 
