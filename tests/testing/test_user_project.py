@@ -95,10 +95,10 @@ def test_a_failed_job_is_reported(openai_local, data):
         retrain(data, sleep=lambda s: None)
 
 
-@pytest.mark.openai_local(faults=[{"kind": "503", "path": "/v1/files$", "times": 1}])
-def test_an_upload_survives_one_503(openai_local, data):
+@pytest.mark.openai_local(faults=[{"kind": "429", "path": "/v1/files$", "times": 1}])
+def test_the_sdk_retries_an_upload_after_a_429(openai_local, data):
     assert retrain(data, sleep=lambda s: None)
-    assert [r.status for r in openai_local.requests_to("POST", "/v1/files")] == [503, 200]
+    assert [r.status for r in openai_local.requests_to("POST", "/v1/files")] == [429, 200]
 """
 
 
