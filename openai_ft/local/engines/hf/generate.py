@@ -13,12 +13,14 @@ import inspect
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BATCH_ROWS = 64
 IDLE_EXIT_S = 30.0
+GATHER_S = 0.005
 
 
 @dataclass
@@ -70,6 +72,9 @@ class Decoder:
         # transformers 5.x renamed the forward argument ``past_key_values`` to ``cache``.
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        # Only the last position's logits are used: skip the vocabulary projection of the rest.
+        self._keep = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+        self._last_rows = 1
 
     def run(self, rows: list[Row]) -> None:
         """Decode ``rows`` (blocking), batched with whatever other threads submit meanwhile."""
@@ -92,11 +97,7 @@ class Decoder:
                         self._thread = None
                         return
                 continue
-            while sum(len(r) for r, _ in jobs) < MAX_BATCH_ROWS:
-                try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._gather(jobs)
             rows = [row for r, _ in jobs for row in r]
             try:
                 self.decode(rows)
@@ -105,6 +106,24 @@ class Decoder:
                     row.done, row.finish, row.text = True, "error", f"{type(exc).__name__}: {exc}"
             for _, event in jobs:
                 event.set()
+
+    def _gather(self, jobs: list[tuple[list[Row], threading.Event]]) -> None:
+        """Add the requests waiting now; after a batched decode, wait up to ``GATHER_S`` for as
+        many rows as it had (concurrent clients send their next requests within milliseconds,
+        and a lone first request would otherwise make the others wait a whole decode)."""
+        deadline = time.monotonic() + (GATHER_S if self._last_rows > 1 else 0.0)
+        rows = sum(len(r) for r, _ in jobs)
+        while rows < MAX_BATCH_ROWS:
+            left = deadline - time.monotonic()
+            try:
+                job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            jobs.append(job)
+            rows += len(job[0])
+            if rows >= self._last_rows:
+                deadline = 0.0  # as many as last time: go
+        self._last_rows = rows
 
     def decode(self, rows: list[Row]) -> None:
         """Generate every row to its end (stop string, end of turn, or token limit)."""
@@ -127,10 +146,12 @@ class Decoder:
                     position_ids=positions,
                     use_cache=True,
                     **{self._cache_arg: past},
+                    **self._keep,
                 )
                 past = getattr(out, "cache", None) or out.past_key_values
                 logits = out.logits[:, -1, :].float().cpu()
-                chosen = [self._step(r, logits[i], gens[i]) for i, r in enumerate(rows)]
+                logps = torch.log_softmax(logits, dim=-1)
+                chosen = [self._step(r, logits[i], logps[i], gens[i]) for i, r in enumerate(rows)]
                 if all(r.done for r in rows):
                     break
                 ids = torch.tensor(chosen, device=device)[:, None]
@@ -139,13 +160,12 @@ class Decoder:
         for r in rows:
             r.done = True
 
-    def _step(self, row: Row, logits: Any, generator: Any) -> int:
+    def _step(self, row: Row, logits: Any, logp: Any, generator: Any) -> int:
         import torch
 
         if row.done:
             return self.pad
         token = _choose(logits, row, generator)
-        logp = torch.log_softmax(logits, dim=-1)
         if token in self.eos:
             row.done, row.finish = True, "stop"
             return self.pad
