@@ -92,37 +92,51 @@ class LocalOpenAI:
 
     # -- clients ----------------------------------------------------------------------------------
 
-    def http_client(self) -> httpx2.Client:
-        """A sync httpx2 client whose requests go to the service (for ``http_client=``)."""
+    def http_client(
+        self, wrap: Callable[[httpx2.BaseTransport], httpx2.BaseTransport] | None = None
+    ) -> httpx2.Client:
+        """A sync httpx2 client whose requests go to the service (for ``http_client=``).
+
+        ``wrap`` puts a transport of yours around ours (to check or alter what the SDK sees).
+        """
         import httpx2
 
-        http = httpx2.Client(transport=self._transport)
+        transport: httpx2.BaseTransport = self._transport
+        http = httpx2.Client(transport=wrap(transport) if wrap else transport)
         self._closers.append(http.close)
         return http
 
-    def async_http_client(self) -> httpx2.AsyncClient:
-        """An async httpx2 client whose requests go to the service."""
+    def async_http_client(
+        self, wrap: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None
+    ) -> httpx2.AsyncClient:
+        """An async httpx2 client whose requests go to the service (``wrap`` as above)."""
         import httpx2
 
-        return httpx2.AsyncClient(transport=AsyncRoutedTransport(self._transport))
+        transport: httpx2.AsyncBaseTransport = AsyncRoutedTransport(self._transport)
+        return httpx2.AsyncClient(transport=wrap(transport) if wrap else transport)
 
-    def make_client(self, **options: Any) -> openai.OpenAI:
+    def make_client(
+        self,
+        wrap: Callable[[httpx2.BaseTransport], httpx2.BaseTransport] | None = None,
+        **options: Any,
+    ) -> openai.OpenAI:
         """Another sync SDK client on the service (``max_retries=0``, ``timeout=``, ...)."""
         import openai
 
-        return openai.OpenAI(
-            api_key=self.api_key, base_url=BASE_URL, http_client=self.http_client(), **options
-        )
+        http = self.http_client(wrap)
+        return openai.OpenAI(api_key=self.api_key, base_url=BASE_URL, http_client=http, **options)
 
-    def make_async_client(self, **options: Any) -> openai.AsyncOpenAI:
-        """Another async SDK client on the service."""
+    def make_async_client(
+        self,
+        wrap: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
+        **options: Any,
+    ) -> openai.AsyncOpenAI:
+        """Another async SDK client on the service (``wrap`` as for :meth:`http_client`)."""
         import openai
 
+        http = self.async_http_client(wrap)
         return openai.AsyncOpenAI(
-            api_key=self.api_key,
-            base_url=BASE_URL,
-            http_client=self.async_http_client(),
-            **options,
+            api_key=self.api_key, base_url=BASE_URL, http_client=http, **options
         )
 
     # -- jobs ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 
@@ -209,3 +210,35 @@ async def test_the_async_client_runs_a_job_and_gets_canned_replies() -> None:
             model="gpt-4o-mini", messages=[{"role": "user", "content": "ping"}]
         )
         assert got.choices[0].message.content == "pong"
+
+
+class _Stamped(httpx2.BaseTransport):
+    """A user's transport around ours: adds a header to every answer."""
+
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = self.inner.handle_request(request)
+        response.headers["x-seen-by"] = "test"
+        return response
+
+
+class _AsyncStamped(httpx2.AsyncBaseTransport):
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.inner.handle_async_request(request)
+        response.headers["x-seen-by"] = "async test"
+        return response
+
+
+async def test_a_transport_of_the_tests_own_can_wrap_ours() -> None:
+    with local_openai() as local:
+        raw = local.make_client(wrap=_Stamped).models.with_raw_response.list()
+        assert raw.headers["x-seen-by"] == "test"
+        client = local.make_async_client(wrap=_AsyncStamped)
+        araw = await client.models.with_raw_response.list()
+        assert araw.headers["x-seen-by"] == "async test"
+        assert len(local.requests_to("GET", "/v1/models")) == 2
