@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -172,12 +175,34 @@ def serve_cmd(
             f"cannot listen on {host}:{port}: {exc.strerror}",
             tip="pick another --port (or 0 for any free port)",
         ) from None
+    stop, restore = _stop_on_signals()
+    server.start()  # serves in a thread: the main thread only waits for Ctrl-C or SIGTERM
     sys.stderr.write(f"openai-ft local service on {server.base_url} (state: {service.root})\n")
     sys.stderr.flush()
     try:
-        server.serve_forever()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
+        restore()
         server.close()
         service.close()
+
+
+def _stop_on_signals() -> tuple[threading.Event, Callable[[], None]]:
+    """An event set by SIGINT/SIGTERM, and how to put the previous handlers back.
+
+    A KeyboardInterrupt raised wherever the serving loop happens to be (starting a request's
+    thread, say) could be swallowed there and leave the server running; a flag cannot.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return stop, lambda: None  # signals reach the main thread only
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return stop, restore

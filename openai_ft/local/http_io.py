@@ -48,8 +48,16 @@ def read_exact(rfile: io.BufferedIOBase, size: int) -> bytes:
     return data
 
 
-def read_chunked(rfile: io.BufferedIOBase, limit: int, too_large: Callable[[int], ApiError]) -> bytes:
-    """A chunked body, refused (413) as soon as its announced chunks pass ``limit`` bytes."""
+def read_chunked(
+    rfile: io.BufferedIOBase,
+    limit: int,
+    too_large: Callable[[int], ApiError],
+    on_chunk: Callable[[int], None] = lambda size: None,
+) -> bytes:
+    """A chunked body, refused (413) as soon as its announced chunks pass ``limit`` bytes.
+
+    ``on_chunk(size)`` is told each chunk's size before it is read.
+    """
     out = bytearray()
     while True:
         line = rfile.readline(1024)
@@ -63,6 +71,7 @@ def read_chunked(rfile: io.BufferedIOBase, limit: int, too_large: Callable[[int]
             break
         if len(out) + size > limit:
             raise too_large(len(out) + size)
+        on_chunk(size)
         out += read_exact(rfile, size)
         if rfile.readline(3) not in (b"\r\n", b"\n"):
             raise ApiError(400, "A chunk of the request body is longer than its size line says.")

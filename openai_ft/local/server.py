@@ -34,6 +34,7 @@ class ServerLimits:
     """How long one request may take to arrive, how many connections hold a thread at once."""
 
     request_timeout: float = 30.0  # seconds for a request's line, headers and body; idle keep-alive
+    min_body_rate: float = 2**20  # bytes/s: each body byte adds 1/rate seconds to the deadline
     max_connections: int = 128
     drain_bytes: int = 4 * 2**20  # unread body discarded after an early answer, at most
     drain_seconds: float = 1.0
@@ -129,9 +130,16 @@ def make_handler(
 
         def _read_body(self, headers: dict[str, str], limit: int) -> bytes:
             if headers.get("transfer-encoding") is not None:
-                return read_chunked(self.rfile, limit, lambda n: too_large(n, limit, self.path))
+                return read_chunked(
+                    self.rfile, limit, lambda n: too_large(n, limit, self.path), self._allow
+                )
             size = int(headers.get("content-length") or 0)  # checked by admit()
+            self._allow(size)
             return read_exact(self.rfile, size) if size else b""
+
+        def _allow(self, size: int) -> None:
+            """More time for ``size`` more body bytes: a big upload is not a slow client."""
+            self._reader.deadline += size / limits.min_body_rate
 
         def _send(self, response: Response, path: str) -> None:
             self.connection.settimeout(limits.request_timeout)
@@ -142,6 +150,9 @@ def make_handler(
             if self._linger:
                 self.close_connection = True
                 response.headers["connection"] = "close"
+            # The log line goes first: once a client has its answer the server may be stopped,
+            # and a daemon thread writing to stderr at interpreter exit aborts the process.
+            self._log(path, response.status)
             if response.chunks is None or self.command == "HEAD":
                 if response.chunks is not None:
                     response.body = b"".join(response.chunks)
@@ -149,7 +160,6 @@ def make_handler(
             else:
                 self._send_chunks(response)
             self.wfile.flush()
-            self._log(path, response.status)
 
         def _send_chunks(self, response: Response) -> None:
             self.send_response_only(response.status)
@@ -173,9 +183,9 @@ def make_handler(
             text = message or _reason(code) or "Bad request"
             response = service.answer_error(ApiError(code, f"{text}."))
             response.headers["connection"] = "close"
+            self._log(self.path if getattr(self, "path", None) else "-", code)
             self.wfile.write(_wire(response, self.command))
             self.wfile.flush()
-            self._log(self.path if getattr(self, "path", None) else "-", code)
 
         def finish(self) -> None:
             super().finish()
@@ -213,9 +223,11 @@ class _Server(ThreadingHTTPServer):
             return
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except RuntimeError:  # "can't start new thread": the slot was never used
             self._slots.release()
             raise
+        # Not on KeyboardInterrupt: Ctrl-C can land while start() waits for a thread that has
+        # already served and freed its slot; releasing again would raise instead of stopping.
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

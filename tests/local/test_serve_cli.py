@@ -36,9 +36,14 @@ def _start(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     return proc, match.group(1)
 
 
-def _stop(proc: subprocess.Popen[str]) -> list[str]:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    _, rest = proc.communicate(timeout=30)
+def _stop(proc: subprocess.Popen[str], signum: int = signal.SIGINT) -> list[str]:
+    proc.send_signal(signum)  # SIGINT is what Ctrl-C sends
+    try:
+        _, rest = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # leave no server behind, then fail
+        _, rest = proc.communicate(timeout=30)
+        raise AssertionError(f"serve ignored signal {signum}:\n{rest}") from None
     assert proc.returncode == 0, rest
     return rest.splitlines()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import threading
@@ -245,6 +246,21 @@ def test_slow_clients_are_cut_off(tmp_path: Path) -> None:
         _assert_envelope(status, headers, body, 408)
         with _connect(url) as sock:  # an idle keep-alive connection is closed too
             assert _closed_within(sock, 8.0, b"") is not None
+        data = b"{}\n" * (MB // 3)  # 2 MB over 1 s, past the 0.5 s: a big upload, not a slow one
+        form = b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        form += b'--b\r\nContent-Disposition: form-data; name="file"; filename="f.jsonl"\r\n\r\n'
+        form += data + b"\r\n--b--\r\n"
+        with _connect(url) as sock:
+            sock.sendall(
+                f"POST {path}/files HTTP/1.1\r\nHost: x\r\nContent-Length: {len(form)}\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\n\r\n".encode()
+            )
+            step = len(form) // 10 + 1
+            for i in range(0, len(form), step):
+                sock.sendall(form[i : i + step])
+                time.sleep(0.1)
+            status, _, answer = _read_response(sock)
+        assert status == 200 and json.loads(answer)["bytes"] == len(data), answer
         assert httpx2.get(url + "/models").status_code == 200
     finally:
         _stop(proc)
@@ -354,3 +370,13 @@ def test_expect_100_continue_only_once_admitted(served: tuple[subprocess.Popen[s
         sock.sendall(body.encode())
         status, _, answer = _read_response(sock)
         assert status == 200 and json.loads(answer)["choices"]
+
+
+def test_sigterm_and_ctrl_c_right_after_an_early_answer_stop_the_server(tmp_path: Path) -> None:
+    """Ctrl-C used to be lost now and then when it landed while a request's thread started."""
+    for round_, signum in enumerate([signal.SIGINT, signal.SIGTERM] * 3):
+        proc, url = _start(tmp_path / f"state{round_}", "--api-key", KEY)
+        bad = f"POST {urlsplit(url).path}/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        status, _, _ = _exchange(url, (bad + "Content-Length: -1\r\n\r\n").encode())
+        assert status == 401
+        _stop(proc, signum)
