@@ -10,6 +10,7 @@ Inert unless a test asks for a fixture: nothing is imported and nothing is patch
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,13 @@ def openai_local(request: pytest.FixtureRequest) -> Iterator[LocalOpenAI]:
             raise pytest.UsageError(f"@pytest.mark.{MARKER} takes keyword options only")
         options.update(marker.kwargs)
     patch = bool(options.pop("patch", True))
+    known = inspect.signature(local_openai).parameters
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise pytest.UsageError(
+            f"@pytest.mark.{MARKER}: unknown option(s) {', '.join(unknown)}; "
+            f"use {', '.join([*known, 'patch'])}"
+        )
     with local_openai(**options) as handle:
         if patch:
             with patch_openai(handle):

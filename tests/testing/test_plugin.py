@@ -77,6 +77,11 @@ def test_each_test_sees_only_its_own_jobs(openai_client, n):
 def test_a_marker_fault(openai_local):
     openai.OpenAI().models.list()
     assert [r.status for r in openai_local.requests] == [429, 200]
+
+
+@pytest.mark.openai_local(rmp=1)
+def test_a_misspelt_option(openai_local):
+    pass
 """
 
 
@@ -107,5 +112,6 @@ def test_a_fresh_service_per_test_under_pytest_xdist(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(textwrap.dedent(USER_TESTS))
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
     result = _run_pytest(tmp_path, "-n", "2")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "5 passed, 1 error" in result.stdout
+    assert "unknown option(s) rmp; use home, rpm" in result.stdout
