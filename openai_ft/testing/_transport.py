@@ -20,6 +20,7 @@ _POLLED = re.compile(r"^/v1/(fine_tuning/jobs|batches)(/|$)")
 _AZURE = re.compile(r"^/openai(/deployments/[^/]+)?(?=/)")
 _JOBS = "/v1/fine_tuning/jobs"
 _CHAT = "/v1/chat/completions"
+_LENGTH = ("content-length", "transfer-encoding")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ def _json(data: bytes) -> Any:
         return None
 
 
+def _without(headers: list[tuple[str, str]], names: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers if k.lower() not in names]
+
+
 def _local_path(path: str) -> str:
     """``/openai/deployments/x/chat/completions`` (Azure) -> ``/v1/chat/completions``."""
     match = _AZURE.match(path)
@@ -139,25 +144,27 @@ class RoutedTransport(httpx2.BaseTransport):
             # The service answers the whole completion; it is streamed back below.
             plain = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
             sent = json.dumps(plain).encode()
-        forwarded = httpx2.Request(
-            request.method,
-            request.url.copy_with(path=path),
-            headers=[(k, v) for k, v in request.headers.items() if k.lower() != "content-length"],
-            content=sent,
-        )
+        forwarded = request
+        if path != request.url.path or sent is not content:
+            forwarded = httpx2.Request(
+                request.method,
+                request.url.copy_with(path=path),
+                headers=_without(request.headers.multi_items(), _LENGTH),
+                content=sent,
+            )
         try:
             response = self.inner.handle_request(forwarded)
         except httpx2.TransportError:
             self._record(request.method, path, request, None, body, None, content)
             raise
         data = response.read()
-        headers = dict(response.headers)
+        headers = response.headers.multi_items()
         if reply is not None and response.status_code == 200:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             data = _canned(json.loads(data), reply, stream, include_usage)
-            headers.pop("content-length", None)
-            if stream:
-                headers["content-type"] = "text/event-stream"
+            headers = _without(headers, (*_LENGTH, "content-type"))
+            kind = "text/event-stream" if stream else "application/json"
+            headers.append(("content-type", kind))
         answer = _json(data)
         if request.method == "POST" and path == _JOBS and response.status_code == 200:
             self.hooks.fail_job(str(answer["id"]))  # the create answer stays as it was
