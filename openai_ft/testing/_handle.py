@@ -62,6 +62,14 @@ def fault_rule(rule: FaultRule | Mapping[str, Any]) -> FaultRule:
     )
 
 
+def _rules(faults: Iterable[FaultRule | Mapping[str, Any]] | Path | str) -> list[FaultRule]:
+    if isinstance(faults, (str, Path)):
+        from openai_ft.local.fault_file import load_fault_rules
+
+        return load_fault_rules(Path(faults))
+    return [fault_rule(f) for f in faults]
+
+
 class LocalOpenAI:
     """A local service for one test, SDK clients wired to it, and helpers to steer it.
 
@@ -245,7 +253,7 @@ def local_openai(
     home: Path | str | None = None,
     rpm: int | None = None,
     tpm: int | None = None,
-    faults: Iterable[FaultRule | Mapping[str, Any]] = (),
+    faults: Iterable[FaultRule | Mapping[str, Any]] | Path | str = (),
     latency_ms: float = 0.0,
     fail_rate: float = 0.0,
     seed: int = 0,
@@ -259,7 +267,8 @@ def local_openai(
     when the test or the code under test asks: a poll (``GET`` of a job, its events or
     checkpoints, or a batch) first runs queued work to the end, or ``steps_per_poll`` steps of
     it (0: only :meth:`LocalOpenAI.finish_jobs` and :meth:`LocalOpenAI.run_jobs` move jobs).
-    Latency and ``slow`` faults are recorded in ``slept``, never waited for.
+    Latency and ``slow`` faults are recorded in ``slept``, never waited for. ``faults`` are
+    rules, dicts with the keys of a fault script, or the path of a script (``serve --faults``).
     """
     from openai_ft.local import LocalService
 
@@ -273,7 +282,7 @@ def local_openai(
         tpm=tpm,
         latency_ms=latency_ms,
         fail_rate=fail_rate,
-        faults=[fault_rule(f) for f in faults],
+        faults=_rules(faults),
         api_key=api_key,
         autostart=False,
         clock=ticks,

@@ -242,3 +242,12 @@ async def test_a_transport_of_the_tests_own_can_wrap_ours() -> None:
         araw = await client.models.with_raw_response.list()
         assert araw.headers["x-seen-by"] == "async test"
         assert len(local.requests_to("GET", "/v1/models")) == 2
+
+
+def test_faults_from_a_fault_script_file(tmp_path: Path) -> None:
+    script = tmp_path / "faults.json"
+    script.write_text('[{"kind": "500", "path": "/v1/models$", "times": 1}]')
+    with local_openai(faults=script) as local:
+        with pytest.raises(openai.InternalServerError):
+            local.make_client(max_retries=0).models.list()
+        assert local.make_client(max_retries=0).models.list().data
