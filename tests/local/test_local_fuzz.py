@@ -9,6 +9,7 @@ answer also goes through the spec check of this folder's conftest, 200s included
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from .spec import spec
 
 Key = str | int
 FUZZ = settings(
-    max_examples=int(__import__("os").environ.get("FUZZ_N", "60")),
+    max_examples=int(os.environ.get("FUZZ_N", "60")),  # FUZZ_N=1000 for a longer hunt
     deadline=None,
     database=None,
     derandomize=True,
