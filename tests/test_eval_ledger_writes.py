@@ -131,3 +131,30 @@ def test_an_unknown_model_costs_one_request_not_one_per_example(
     # Only the request that was sent is stored; the rerun probes with one more, not 19.
     assert main(args) == 1
     assert _count(home, sent.format("no-such-model-xyz")) == 2
+
+
+async def test_an_attempts_log_and_its_answer_commit_together(tmp_path: Path) -> None:
+    """A crash between logging an attempt and storing its answer would make the rerun send that
+    request again; writes queued together (no await between them) commit as one transaction."""
+    from openai_ft.evaluate.cache import Answer, AnswerCache
+    from openai_ft.evaluate.runner import LedgerWriter
+    from openai_ft.store import Ledger
+
+    cache = AnswerCache(Ledger(tmp_path / "runs.db"), "local")
+    writer = LedgerWriter(cache.ledger.transaction)
+
+    def crash() -> None:
+        raise RuntimeError("died")  # the process dies before the answer is written
+
+    writer.write(lambda: cache.log_send("m", "k1", 200))
+    writer.write(crash)
+    with pytest.raises(RuntimeError):
+        await writer.close()
+    assert cache.sends() == []  # the attempt's log did not outlive its lost answer
+
+    writer = LedgerWriter(cache.ledger.transaction)
+    writer.write(lambda: cache.log_send("m", "k1", 200))
+    writer.write(lambda: cache.put("m", "k1", Answer("ok", texts=("yes",))))
+    await writer.close()
+    assert cache.sends() == [("m", "k1", 200)]
+    assert cache.get_many("m", ["k1"])["k1"].texts == ("yes",)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -81,9 +82,14 @@ class LedgerWriter:
     a write waits, and what queued meanwhile is written together once the lock is free.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, transaction: Callable[[], AbstractContextManager[Any]] = nullcontext
+    ) -> None:
         self._queue: asyncio.Queue[Callable[[], None] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # What queued together commits together: an attempt's log and its answer, queued with no
+        # await between them, can never be split by a crash (a rerun would send that one again).
+        self._transaction = transaction
 
     def write(self, fn: Callable[[], None]) -> None:
         """Queue one write (a call of the answer cache); it runs in order, off the event loop."""
@@ -98,7 +104,7 @@ class LedgerWriter:
                 todo.append(self._queue.get_nowait())
             writes = [fn for fn in todo if fn is not None]
             if writes:
-                await asyncio.to_thread(_run_all, writes)
+                await asyncio.to_thread(_run_all, writes, self._transaction)
             if None in todo:
                 return
 
@@ -110,9 +116,12 @@ class LedgerWriter:
             await task
 
 
-def _run_all(writes: list[Callable[[], None]]) -> None:
-    for fn in writes:
-        fn()
+def _run_all(
+    writes: list[Callable[[], None]], transaction: Callable[[], AbstractContextManager[Any]]
+) -> None:
+    with transaction():
+        for fn in writes:
+            fn()
 
 
 def answer_from_response(data: dict[str, Any]) -> Answer:
@@ -154,7 +163,7 @@ class Runner:
         self._stats = dict(done=0, cached=0, errors=0, requests=0, pt=0, ct=0)
         self._usd = 0.0
         self._missing: dict[str, str] = {}  # model -> why it is not there (a 404)
-        self.writer = LedgerWriter()
+        self.writer = LedgerWriter(cache.ledger.transaction)
         self._total = 0
         self._start = 0.0
 
