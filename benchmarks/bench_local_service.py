@@ -21,7 +21,7 @@ import httpx2
 import openai
 
 from openai_ft.local import LocalService
-from openai_ft.local.server import LocalServer
+from openai_ft.local.http.server import LocalServer
 
 MSG = [{"role": "user", "content": "Classify: the product arrived broken."}]
 CANNED = {

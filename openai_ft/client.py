@@ -78,7 +78,7 @@ def local_service(home: Path | None = None, **options: Any) -> LocalService:
     run in processes of their own that outlive the command, unless ``OPENAI_FT_LOCAL_DETACH=0``.
     """
     from openai_ft.local import LocalService
-    from openai_ft.local.launch import detach_from_env
+    from openai_ft.local.jobs.launch import detach_from_env
 
     key = (home or state_dir()).resolve()
     with _services_lock:

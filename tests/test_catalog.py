@@ -196,7 +196,7 @@ def cookbook_epochs(n: int) -> int:
 
 
 def test_auto_epochs_equal_the_cookbook_and_the_local_service_uses_them() -> None:
-    from openai_ft.local.engine import get_engine
+    from openai_ft.local.engines import get_engine
 
     engine = get_engine()
     for n in range(1, 30_001):

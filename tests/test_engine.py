@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 
 from openai_ft.errors import DataError, UsageError
-from openai_ft.local.engine import (
-    Hyperparameters,
-    StepMetrics,
-    TrainedModel,
-    get_engine,
-)
-from openai_ft.local.engine_features import token_accuracy, tokenize
+from openai_ft.local.engines import get_engine
+from openai_ft.local.engines.ngram.features import token_accuracy, tokenize
+from openai_ft.local.engines.ngram.model import TrainedModel
+from openai_ft.local.engines.ngram.train import Hyperparameters, StepMetrics
 
 LABELS = ["billing_issue", "refund_request", "password_reset", "shipping_delay"]
 SYSTEM = "Classify the support ticket. Labels: " + ", ".join(LABELS)

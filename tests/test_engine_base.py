@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from openai_ft.local.engine import GENERIC_REPLY, base_complete, get_engine
-from openai_ft.local.engine_base import parse_labels
+from openai_ft.local.engines import get_engine
+from openai_ft.local.engines.ngram.base import GENERIC_REPLY, base_complete, parse_labels
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "support_tickets.csv"
 

@@ -14,7 +14,7 @@ from openai_ft.evaluate.cache import AnswerCache, open_ledger
 from openai_ft.evaluate.judge import DEFAULT_RUBRIC, judge_call
 from openai_ft.evaluate.runner import RunOptions
 from openai_ft.local import LocalService
-from openai_ft.local.engine_base import GENERIC_REPLY
+from openai_ft.local.engines.ngram.base import GENERIC_REPLY
 from openai_ft.store import Ledger
 
 BASE = "gpt-4.1-mini-2025-04-14"

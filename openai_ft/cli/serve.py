@@ -128,13 +128,13 @@ def serve_cmd(
 ) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
-    from openai_ft.local.launch import detach_from_env
-    from openai_ft.local.server import LocalServer, ServerLimits
+    from openai_ft.local.http.server import LocalServer, ServerLimits
+    from openai_ft.local.jobs.launch import detach_from_env
 
     if engine is not None:
         import os
 
-        from openai_ft.local.engine import get_engine
+        from openai_ft.local.engines import get_engine
 
         get_engine(engine)  # hf without its extra: one ERROR line naming the install command
         os.environ["OPENAI_FT_ENGINE"] = engine  # the job processes it starts use it too

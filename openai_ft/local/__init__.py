@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from openai_ft.local.faults import Fault, FaultRule, FaultScript, RandomFaults, RateLimiter
 
 if TYPE_CHECKING:
-    from openai_ft.local.app import Service
-    from openai_ft.local.engine import Engine
-    from openai_ft.local.launch import Launcher
-    from openai_ft.local.transport import AsyncLocalTransport, LocalTransport
+    from openai_ft.local.engines import Engine
+    from openai_ft.local.http.app import Service
+    from openai_ft.local.http.transport import AsyncLocalTransport, LocalTransport
+    from openai_ft.local.jobs.launch import Launcher
 
 DEMO_SPEED = 0.02  # seconds of wall time per training step: a demo job finishes in seconds
 SCAN_EVERY = 2.0  # seconds between looks for runnable jobs that no process holds (detach mode)
@@ -33,7 +33,7 @@ class LocalService:
     """One local service over a state folder, with an optional background worker for jobs.
 
     ``detach=True``: jobs never train in this process; each runs in a job process of its own
-    (:mod:`openai_ft.local.launch`), started when it is created or resumed, or when the worker
+    (:mod:`openai_ft.local.jobs.launch`), started when it is created or resumed, or when the worker
     finds it runnable with no live process (one that died is replaced). Job processes choose
     their engine as any service does (``engine=`` here is not passed on to them).
     """
@@ -58,7 +58,7 @@ class LocalService:
         detach: bool = False,
     ) -> None:
         from openai_ft.config import state_dir
-        from openai_ft.local.app import Service, Settings
+        from openai_ft.local.http.app import Service, Settings
 
         root = (home or state_dir()) / "service"
         settings = Settings(
@@ -83,7 +83,7 @@ class LocalService:
         self._thread: threading.Thread | None = None
         self.launcher: Launcher | None = None
         if detach:
-            from openai_ft.local.launch import Launcher
+            from openai_ft.local.jobs.launch import Launcher
 
             self.launcher = Launcher(self.service)
         if autostart:
@@ -96,19 +96,19 @@ class LocalService:
 
     def transport(self) -> LocalTransport:
         """A sync httpx2 transport into this service (no sockets)."""
-        from openai_ft.local.transport import LocalTransport
+        from openai_ft.local.http.transport import LocalTransport
 
         return LocalTransport(self.service, self._sleep)
 
     def async_transport(self) -> AsyncLocalTransport:
         """An async httpx2 transport into this service (latency is awaited, not slept)."""
-        from openai_ft.local.transport import AsyncLocalTransport
+        from openai_ft.local.http.transport import AsyncLocalTransport
 
         return AsyncLocalTransport(self.service)
 
     def run_jobs(self, max_steps: int | None = None) -> None:
         """Advance jobs and batches in this thread, deterministically; at most ``max_steps`` training steps."""
-        from openai_ft.local.runner import run_pending
+        from openai_ft.local.jobs.runner import run_pending
 
         run_pending(self.service, max_steps=max_steps, pace=lambda: True)
 
@@ -134,7 +134,7 @@ class LocalService:
         return not self._stop.is_set()
 
     def _loop(self) -> None:
-        from openai_ft.local.runner import run_pending
+        from openai_ft.local.jobs.runner import run_pending
 
         detach = self.launcher is not None
         last_scan = time.monotonic()

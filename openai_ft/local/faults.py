@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from openai_ft.local.core import ApiError, fmt_duration
+from openai_ft.local.http.core import ApiError, fmt_duration
 
 FAULT_KINDS = ("500", "503", "429", "drop", "slow")
 WINDOW = 60.0

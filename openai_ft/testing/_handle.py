@@ -178,7 +178,7 @@ class LocalOpenAI:
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
-            from openai_ft.local.worker import fail_job
+            from openai_ft.local.jobs.worker import fail_job
 
             fail_job(self.service.service, job_id, *failure)
 

@@ -1,6 +1,6 @@
 """The transports the testing clients use: the local service's, plus what tests need around it.
 
-Around :class:`openai_ft.local.transport.LocalTransport` this adds, without touching the service:
+Around :class:`openai_ft.local.http.transport.LocalTransport` this adds, without touching the service:
 the request log, canned chat replies, "fail the next job", jobs advanced when they are polled, and
 Azure-style paths (``/openai/deployments/{name}/...``) mapped onto the service's ``/v1/...``.
 """
@@ -115,7 +115,7 @@ def _canned(result: dict[str, Any], reply: CannedReply, stream: bool, usage: boo
     tokens["total_tokens"] = tokens.get("prompt_tokens", 0) + used
     if not stream:
         return json.dumps(result).encode()
-    from openai_ft.local.chat_format import stream_chunks
+    from openai_ft.local.api.chat_format import stream_chunks
 
     return b"".join(stream_chunks(result, usage))
 

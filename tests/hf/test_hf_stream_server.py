@@ -12,7 +12,7 @@ import pytest
 
 from openai_ft.local import LocalService
 from openai_ft.local.engines.hf import generate
-from openai_ft.local.server import LocalServer
+from openai_ft.local.http.server import LocalServer
 from tests.local.conftest import FakeClock
 
 

@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from openai_ft.local import LocalService
-from openai_ft.local.launch import lease_of, pid_alive
+from openai_ft.local.jobs.launch import lease_of, pid_alive
 
 from .conftest import chat_rows, jsonl, make_client
 

@@ -14,8 +14,8 @@ import pytest
 
 from openai_ft import client as client_mod
 from openai_ft.local import LocalService
-from openai_ft.local.jobproc import CLAIM_WAIT, EXIT_CANCELLED, GRACE, Watchdog, lead, main
-from openai_ft.local.launch import (
+from openai_ft.local.jobs.jobproc import CLAIM_WAIT, EXIT_CANCELLED, GRACE, Watchdog, lead, main
+from openai_ft.local.jobs.launch import (
     ENTRY,
     HOST,
     RETRY_AFTER,
@@ -26,7 +26,7 @@ from openai_ft.local.launch import (
     owner_tag,
     pid_alive,
 )
-from openai_ft.local.runner import run_one
+from openai_ft.local.jobs.runner import run_one
 
 from .conftest import FakeClock, make_client
 from .test_background import create_job, steps_of
@@ -271,7 +271,7 @@ def test_job_process_run_claims_records_its_pid_and_a_crash_fails_the_job_visibl
 ) -> None:
     with LocalService(home, autostart=False, speed=0, clock=clock, engine=BrokenEngine()) as svc:
         job_id = create_job(svc, seed=BROKEN_SEED)
-        assert lead(svc.service, job_id) == 0  # what python -m openai_ft.local.jobproc runs
+        assert lead(svc.service, job_id) == 0  # what python -m openai_ft.local.jobs.jobproc runs
         job = svc.service.state.get("job", job_id)
         assert job is not None and job["x_worker"]["pid"] == os.getpid()
         assert job["status"] == "failed" and job["error"]["code"] == "server_error"

@@ -10,7 +10,9 @@ import openai
 import pytest
 
 from openai_ft.local import LocalService
-from openai_ft.local.engine import Hyperparameters, NGramEngine, StepMetrics, TrainedModel
+from openai_ft.local.engines.ngram.engine import NGramEngine
+from openai_ft.local.engines.ngram.model import TrainedModel
+from openai_ft.local.engines.ngram.train import Hyperparameters, StepMetrics
 
 from .conftest import FakeClock, chat_rows, jsonl, make_client
 

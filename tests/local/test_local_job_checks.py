@@ -171,8 +171,8 @@ def test_metadata_filter_finds_any_key(client: openai.OpenAI) -> None:
 
 
 def test_another_engine_extends_the_accepted_keys() -> None:
-    from openai_ft.local.core import ApiError
-    from openai_ft.local.hyperparams import OPENAI_HYPERPARAMETERS, Range, check_hyperparameters
+    from openai_ft.local.api.hyperparams import OPENAI_HYPERPARAMETERS, Range, check_hyperparameters
+    from openai_ft.local.http.core import ApiError
 
     lora = OPENAI_HYPERPARAMETERS.extend("supervised", lora_rank=Range(int, 1, 64))
     body = _sup({"lora_rank": 8, "n_epochs": 2})

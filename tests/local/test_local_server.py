@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from openai_ft.local import FaultRule, LocalService
-from openai_ft.local.server import LocalServer
+from openai_ft.local.http.server import LocalServer
 
 from .conftest import SpecChecked, chat_rows, jsonl
 

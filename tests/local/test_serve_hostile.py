@@ -101,8 +101,8 @@ def test_api_key_from_the_environment_stays_out_of_ps(tmp_path: Path) -> None:
 def test_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    from openai_ft.local import gate
-    from openai_ft.local.core import ApiError
+    from openai_ft.local.http import gate
+    from openai_ft.local.http.core import ApiError
 
     seen: list[bytes] = []
     real = hmac.compare_digest

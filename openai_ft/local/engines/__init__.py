@@ -1,24 +1,34 @@
-"""Engines beyond the built-in n-gram one, and the service's few hooks into them.
+"""The training engines of the local service: the :class:`Engine` interface, the registry
+(:func:`get_engine`), and the service's few hooks into them.
+
+An engine resolves hyperparameters, counts steps and trains with callbacks; the model it returns
+answers with ``complete``. Two engines: ``ngram`` (:mod:`openai_ft.local.engines.ngram`, the
+built-in stand-in that really learns) and ``hf`` (:mod:`openai_ft.local.engines.hf`, open-weight
+models, the optional ``hf`` extra).
 
 The service asks, for a model id, which engine serves it: a base model registered for the ``hf``
 engine (see :mod:`openai_ft.local.engines.hf.registry`), or a ``ft:`` model trained from one, is
-the ``hf`` engine's; everything else is the service's default engine. Nothing here imports torch:
-a service that never meets an ``hf`` model never loads it.
+the ``hf`` engine's; everything else is the service's default engine. Nothing here imports torch
+(nor numpy): a service that never meets an ``hf`` model never loads it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from openai_ft.errors import UsageError
 
 if TYPE_CHECKING:
-    from openai_ft.local.app import Service
-    from openai_ft.local.core import Response
-    from openai_ft.local.engine import Engine, TrainedModel
-    from openai_ft.local.hyperparams import HyperparameterSpec
+    from openai_ft.local.api.hyperparams import HyperparameterSpec
+    from openai_ft.local.engines.ngram.model import TrainedModel
+    from openai_ft.local.engines.ngram.train import Hyperparameters, StepMetrics
+    from openai_ft.local.http.app import Service
+    from openai_ft.local.http.core import Response
 
 HF_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")
 INSTALL_HF = "pip install 'openai-ft[hf]'"
@@ -38,6 +48,86 @@ def require_hf() -> None:
 def default_engine_name() -> str:
     """The engine a service uses for models no engine claims: ``$OPENAI_FT_ENGINE`` or ngram."""
     return os.environ.get(ENGINE_ENV, "").strip() or "ngram"
+
+
+class Engine(ABC):
+    """A trainer the local service can run: hyperparameters, step count, training."""
+
+    name: str = ""
+
+    @abstractmethod
+    def resolve_hyperparameters(
+        self, n_train: int, method: str, requested: dict[str, Any]
+    ) -> Hyperparameters:
+        """Concrete hyperparameters: "auto" or missing values replaced by this engine's choice."""
+
+    def total_steps(self, n_train: int, hp: Hyperparameters) -> int:
+        """Optimisation steps of a run: epochs x batches per epoch."""
+        return hp.n_epochs * math.ceil(n_train / hp.batch_size)
+
+    def report_hyperparameters(self, hp: Hyperparameters, method: str) -> dict[str, Any]:
+        """The resolved values a job shows: OpenAI's keys (``beta`` for DPO only)."""
+        out: dict[str, Any] = {
+            "n_epochs": hp.n_epochs,
+            "batch_size": hp.batch_size,
+            "learning_rate_multiplier": hp.learning_rate_multiplier,
+        }
+        if method == "dpo":
+            out["beta"] = hp.beta
+        return out
+
+    def hyperparameters_from(self, raw: dict[str, Any]) -> Hyperparameters:
+        """The hyperparameters back from what :meth:`report_hyperparameters` stored on the job."""
+        from openai_ft.local.engines.ngram.train import Hyperparameters
+
+        return Hyperparameters(
+            raw["n_epochs"], raw["batch_size"], raw["learning_rate_multiplier"], raw.get("beta")
+        )
+
+    @abstractmethod
+    def train(
+        self,
+        train: list[dict[str, Any]],
+        valid: list[dict[str, Any]] | None,
+        hp: Hyperparameters,
+        *,
+        method: str,
+        seed: int,
+        base: TrainedModel | None,
+        on_step: Callable[[StepMetrics], None],
+        on_epoch_end: Callable[[int, int, TrainedModel], None],
+        should_stop: Callable[[], bool],
+        start_step: int = 0,
+    ) -> TrainedModel:
+        """Train on parsed JSONL lines, reporting each step; return the trained model."""
+
+
+def _ngram_default() -> Engine:
+    from openai_ft.local.engines.ngram.engine import NGramEngine
+
+    return NGramEngine()
+
+
+def _hf_default() -> Engine:
+    require_hf()
+    from openai_ft.local.engines.hf.engine import HFServiceEngine
+
+    return HFServiceEngine()
+
+
+_ENGINES: dict[str, Callable[[], Engine]] = {"ngram": _ngram_default, "hf": _hf_default}
+
+
+def get_engine(name: str | None = None) -> Engine:
+    """The engine called ``name`` ("ngram" or "hf"; default ``$OPENAI_FT_ENGINE`` or "ngram")."""
+    if name is None:
+        name = default_engine_name()
+    factory = _ENGINES.get(name)
+    if factory is None:
+        raise UsageError(
+            f"unknown training engine {name!r}", tip=f"use one of: {', '.join(sorted(_ENGINES))}"
+        )
+    return factory()
 
 
 def hf_alias(svc: Service, model: str) -> str | None:
@@ -83,8 +173,8 @@ def job_spec(svc: Service, model: str) -> HyperparameterSpec:
 
     A service whose engine is ``hf`` refuses (400) a model that is not a registered hf model.
     """
-    from openai_ft.local.core import ApiError
-    from openai_ft.local.hyperparams import OPENAI_HYPERPARAMETERS
+    from openai_ft.local.api.hyperparams import OPENAI_HYPERPARAMETERS
+    from openai_ft.local.http.core import ApiError
 
     if hf_alias(svc, model) is None:
         try:
@@ -115,7 +205,7 @@ def load_trained(data: bytes) -> TrainedModel:
         from openai_ft.local.engines.hf.model import HFModel
 
         return cast("TrainedModel", HFModel.from_bytes(data))
-    from openai_ft.local.engine import TrainedModel
+    from openai_ft.local.engines.ngram.model import TrainedModel
 
     return TrainedModel.from_bytes(data)
 
@@ -133,9 +223,11 @@ def chat(svc: Service, model: str, body: dict[str, Any]) -> Response | None:
 __all__ = [
     "ENGINE_ENV",
     "INSTALL_HF",
+    "Engine",
     "chat",
     "default_engine_name",
     "engine_for",
+    "get_engine",
     "hf_alias",
     "hf_base_models",
     "job_spec",

@@ -17,14 +17,14 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.local.api_chat import _check_messages, _int, _number, _stops, _tool_calls
-from openai_ft.local.chat_format import coerce_to_schema
-from openai_ft.local.core import ApiError, Response, dumps, new_id
+from openai_ft.local.api.chat import _check_messages, _int, _number, _stops, _tool_calls
+from openai_ft.local.api.chat_format import coerce_to_schema
 from openai_ft.local.engines.hf.data import _clean
 from openai_ft.local.engines.hf.generate import Row
+from openai_ft.local.http.core import ApiError, Response, dumps, new_id
 
 if TYPE_CHECKING:
-    from openai_ft.local.app import Service
+    from openai_ft.local.http.app import Service
 
 DEFAULT_MAX_TOKENS = 256
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openai_ft.local.engine import Engine
-from openai_ft.local.engine_train import Hyperparameters, StepMetrics
+from openai_ft.local.engines import Engine
 from openai_ft.local.engines.hf import hparams
 from openai_ft.local.engines.hf.data import dpo_example, sft_example
 from openai_ft.local.engines.hf.hparams import HFHyperparameters
 from openai_ft.local.engines.hf.model import HFModel, load_causal_lm, load_tokenizer, quiet
+from openai_ft.local.engines.ngram.train import Hyperparameters, StepMetrics
 
 
 class HFEngine(Engine):

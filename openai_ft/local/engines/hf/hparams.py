@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from openai_ft.catalog import resolve_epochs
-from openai_ft.local.engine_train import Hyperparameters
-from openai_ft.local.hyperparams import OPENAI_HYPERPARAMETERS, HyperparameterSpec, Range
+from openai_ft.local.api.hyperparams import OPENAI_HYPERPARAMETERS, HyperparameterSpec, Range
+from openai_ft.local.engines.ngram.train import Hyperparameters
 
 BASE_LR = {"lora": 2e-4, "full": 2e-5}
 DEFAULT_BETA = 0.1

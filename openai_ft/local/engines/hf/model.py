@@ -214,8 +214,8 @@ class HFModel:
 
 def complete(decoder: Any, messages: list[dict[str, Any]], **options: Any) -> list[Any]:
     """``n`` completions of a conversation, as the n-gram engine's ``complete`` returns them."""
-    from openai_ft.local.engine_model import Completion
     from openai_ft.local.engines.hf.generate import Row
+    from openai_ft.local.engines.ngram.model import Completion
 
     prompt = decoder.tokenizer.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=True

@@ -14,8 +14,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from openai_ft.local.engine_train import StepMetrics
 from openai_ft.local.engines.hf.hparams import HFHyperparameters
+from openai_ft.local.engines.ngram.train import StepMetrics
 
 
 class Reporter(TrainerCallback):  # type: ignore[misc,unused-ignore]

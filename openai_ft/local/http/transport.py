@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
-from openai_ft.local.core import Request, Response
+from openai_ft.local.http.core import Request, Response
 
 if TYPE_CHECKING:
-    from openai_ft.local.app import Service
+    from openai_ft.local.http.app import Service
 
 # Cheap CPU-bound endpoints run on the event loop; everything touching SQLite/blobs runs in a thread.
 _INLINE_PATHS = ("/v1/chat/completions",)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from openai_ft.local.app import MAX_PART_BYTES, Service, list_body, paginate_args
-from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
-from openai_ft.local.multipart import parse_multipart
+from openai_ft.local.http.app import MAX_PART_BYTES, Service, list_body, paginate_args
+from openai_ft.local.http.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.http.multipart import parse_multipart
 
 UPLOAD_PURPOSES = ("fine-tune", "batch", "assistants", "vision", "user_data", "evals")
 UPLOAD_TTL = 3600

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from openai_ft.local.core import ApiError
+from openai_ft.local.http.core import ApiError
 
 TOOL_CHOICES = ("none", "auto", "required")
 FORMAT_TYPES = ("text", "json_object", "json_schema")

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from openai_ft.local.engine_features import prompt_segments, segment_features, tokenize
+from openai_ft.local.engines.ngram.features import prompt_segments, segment_features, tokenize
 
 FORMAT_VERSION = 1
 Float = npt.NDArray[np.float64]

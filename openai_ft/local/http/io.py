@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from openai_ft.local.core import ApiError
+from openai_ft.local.http.core import ApiError
 
 _CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r?\n$")
 MAX_TRAILER_LINES = 64

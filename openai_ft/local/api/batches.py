@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openai_ft.local.api_files import store_file
-from openai_ft.local.api_jobs import check_metadata
-from openai_ft.local.app import Service, list_body, paginate_args
-from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.api.files import store_file
+from openai_ft.local.api.jobs import check_metadata
+from openai_ft.local.http.app import Service, list_body, paginate_args
+from openai_ft.local.http.core import ApiError, Request, Response, new_id, not_found
 
 ENDPOINTS = ("/v1/chat/completions",)
 WINDOW_SECONDS = 24 * 3600
@@ -186,7 +186,7 @@ def _status(svc: Service, batch_id: str, **fields: Any) -> dict[str, Any] | None
 
 def run_batch(svc: Service, batch_id: str) -> None:
     """Process one batch to a final status (the caller holds its lease)."""
-    from openai_ft.local.api_chat import answer
+    from openai_ft.local.api.chat import answer
 
     batch = svc.state.get("batch", batch_id)
     if batch is None or batch["status"] not in ACTIVE:

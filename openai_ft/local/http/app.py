@@ -1,7 +1,7 @@
 """The pure core of the local service: ``Service.handle(Request) -> Response``.
 
 Routing, the API-key check, fault injection, rate limits and the error envelope live here; the
-endpoints live in ``api_*`` modules as plain functions ``(service, request, **path_args)``.
+endpoints live in :mod:`openai_ft.local.api` modules as plain functions ``(service, request, **path_args)``.
 The transports and the HTTP server only convert to and from :class:`Request`/:class:`Response`.
 """
 
@@ -16,13 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.local.core import ApiError, Request, Response, new_id
 from openai_ft.local.faults import FaultScript, RandomFaults, RateLimiter
-from openai_ft.local.gate import MAX_PART_BYTES, body_limit, check_key, declared_length, too_large
+from openai_ft.local.http.core import ApiError, Request, Response, new_id
+from openai_ft.local.http.gate import (
+    MAX_PART_BYTES,
+    body_limit,
+    check_key,
+    declared_length,
+    too_large,
+)
 from openai_ft.local.state import State
 
 if TYPE_CHECKING:
-    from openai_ft.local.engine import Engine, TrainedModel
+    from openai_ft.local.engines import Engine
+    from openai_ft.local.engines.ngram.model import TrainedModel
 
 Handler = Callable[..., Response]
 DEFAULT_COMPLETION_TOKENS = 256
@@ -65,7 +72,7 @@ class Service:
         self._engine = engine
         self._models: dict[str, TrainedModel] = {}
         self._models_lock = threading.Lock()
-        from openai_ft.local import routes
+        from openai_ft.local.http import routes
 
         self._routes = routes.ROUTES
 
@@ -79,7 +86,7 @@ class Service:
     def engine(self) -> Engine:
         """The learning engine (imported on first use)."""
         if self._engine is None:
-            from openai_ft.local.engine import get_engine
+            from openai_ft.local.engines import get_engine
 
             self._engine = get_engine()
         return self._engine
@@ -220,7 +227,7 @@ def _token_cost(request: Request, path: str) -> int:
     """Tokens a request reserves against the TPM limit: prompt + max completion tokens."""
     if request.method != "POST" or not path.endswith("/chat/completions"):
         return 0
-    from openai_ft.local.api_chat import prompt_tokens
+    from openai_ft.local.api.chat import prompt_tokens
 
     try:
         body = request.json()

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from openai_ft.errors import DataError, UsageError
-from openai_ft.local.engine_features import normalise_reply, prompt_features, reply_text
+from openai_ft.local.engines.ngram.features import normalise_reply, prompt_features, reply_text
 
 METHODS = ("supervised", "dpo")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 
-from openai_ft.local.app import Service
-from openai_ft.local.worker import Budget, fail_job, run_job, runnable_jobs
+from openai_ft.local.http.app import Service
+from openai_ft.local.jobs.worker import Budget, fail_job, run_job, runnable_jobs
 
 HEARTBEAT_EVERY = 1.0
 
@@ -35,7 +35,7 @@ def run_pending(
     svc: Service, *, max_steps: int | None, pace: Callable[[], bool], jobs: bool = True
 ) -> bool:
     """Run every job (unless ``jobs`` is False) and batch we can lease; True if any work was done."""
-    from openai_ft.local.api_batches import ACTIVE, run_batch
+    from openai_ft.local.api.batches import ACTIVE, run_batch
 
     budget = Budget(max_steps)
     worked = False

@@ -1,6 +1,6 @@
-"""``python -m openai_ft.local.jobproc --home HOME JOB_ID``: train one job in this process, then exit.
+"""``python -m openai_ft.local.jobs.jobproc --home HOME JOB_ID``: train one job in this process, then exit.
 
-Started detached by a service (:mod:`openai_ft.local.launch`) when a job becomes runnable; also
+Started detached by a service (:mod:`openai_ft.local.jobs.launch`) when a job becomes runnable; also
 runnable by hand, or under ``torchrun``/``accelerate launch`` for several GPUs (rank 0 holds the
 lease and records progress; other ranks train alongside through the same engine and record
 nothing). The job runs through the service's worker and engine interface, whatever engine it uses.
@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from openai_ft.local.app import Service, Settings
+from openai_ft.local.http.app import Service, Settings
 
 HEARTBEAT_EVERY = 1.0
 GRACE = 5.0
@@ -50,7 +50,7 @@ class Watchdog:
 
     def tick(self) -> None:
         """One round: heartbeat, look at the job, end the process if it overstayed a stop."""
-        from openai_ft.local.worker import ACTIVE
+        from openai_ft.local.jobs.worker import ACTIVE
 
         now, state = self.svc.clock(), self.svc.state
         lost = self.lead and not state.heartbeat(self.job_id, self.svc.owner, now)
@@ -91,8 +91,8 @@ def _claim(svc: Service, job_id: str, wait: Callable[[float], None]) -> bool:
 
     A job paused and resumed at once is still held by its old process while that one stops.
     """
-    from openai_ft.local.launch import claim
-    from openai_ft.local.worker import ACTIVE
+    from openai_ft.local.jobs.launch import claim
+    from openai_ft.local.jobs.worker import ACTIVE
 
     waited = 0.0
     while True:
@@ -107,8 +107,8 @@ def _claim(svc: Service, job_id: str, wait: Callable[[float], None]) -> bool:
 
 def lead(svc: Service, job_id: str, wait: Callable[[float], None] = time.sleep) -> int:
     """Rank 0: claim the lease, record our pid, train the job to its end (or stop)."""
-    from openai_ft.local.launch import HOST, owner_tag
-    from openai_ft.local.runner import run_one
+    from openai_ft.local.jobs.launch import HOST, owner_tag
+    from openai_ft.local.jobs.runner import run_one
 
     svc.owner = owner_tag()
     if not _claim(svc, job_id, wait):
@@ -131,7 +131,7 @@ def lead(svc: Service, job_id: str, wait: Callable[[float], None] = time.sleep) 
 
 def follow(svc: Service, job_id: str, wait: Callable[[float], None] = time.sleep) -> int:
     """Ranks > 0: train beside rank 0 through the same engine, recording nothing."""
-    from openai_ft.local.worker import follow_job
+    from openai_ft.local.jobs.worker import follow_job
 
     while (job := svc.state.get("job", job_id)) is not None and job["status"] in (
         "validating_files",
@@ -156,7 +156,7 @@ def _say(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one job of the local service in this process."""
     parser = argparse.ArgumentParser(
-        prog="python -m openai_ft.local.jobproc",
+        prog="python -m openai_ft.local.jobs.jobproc",
         description="Train one job of the local service in this process, then exit.",
     )
     parser.add_argument("--home", type=Path, required=True, help="state folder (OPENAI_FT_HOME)")

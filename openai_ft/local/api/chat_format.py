@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openai_ft.local.core import dumps
+from openai_ft.local.http.core import dumps
 
 
 def _instance(schema: Any, text: str, depth: int = 0) -> Any:

@@ -1,10 +1,10 @@
-"""Job processes: one detached ``python -m openai_ft.local.jobproc`` per runnable job.
+"""Job processes: one detached ``python -m openai_ft.local.jobs.jobproc`` per runnable job.
 
 A service that detaches jobs (the CLI's, ``openai-ft serve``) never trains in its own threads. When
 a job is created or resumed, and whenever it finds a runnable job that no live process holds, it
 starts a job process in a new session (so Ctrl-C in a terminal does not reach it), with stdout and
 stderr appended to ``<service>/jobs/<job_id>.log``. The job process claims the job's lease and
-trains it to the end with no other command attached (see :mod:`openai_ft.local.jobproc`).
+trains it to the end with no other command attached (see :mod:`openai_ft.local.jobs.jobproc`).
 
 Who holds a job is the lease (``state.leases``). A job process's lease owner names its host and pid
 (``jobproc:HOST:PID:UUID``), so a process on the same host that finds that pid dead takes the job
@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from openai_ft.local.app import Service
+    from openai_ft.local.http.app import Service
     from openai_ft.local.state import State
 
 DETACH_ENV = "OPENAI_FT_LOCAL_DETACH"
 LAUNCH_ENV = "OPENAI_FT_LOCAL_LAUNCH"
-ENTRY = "openai_ft.local.jobproc"
+ENTRY = "openai_ft.local.jobs.jobproc"
 HOST = socket.gethostname()
 RETRY_AFTER = 30  # seconds before a job whose process died while starting is tried again
 
@@ -135,7 +135,7 @@ class Launcher:
         An old process may still hold the job (paused, then resumed at once): the new one waits
         for it to let go (see jobproc), so a resume is never lost.
         """
-        from openai_ft.local.worker import fail_job
+        from openai_ft.local.jobs.worker import fail_job
 
         self.reap()
         logs = self.svc.state.root / "jobs"
@@ -195,7 +195,7 @@ class Launcher:
 
     def scan(self) -> list[str]:
         """Start a process for every runnable job that has none; end hung ones. Ids started."""
-        from openai_ft.local.worker import runnable_jobs
+        from openai_ft.local.jobs.worker import runnable_jobs
 
         self.reap()
         self.kill_hung()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openai_ft.local.core import ApiError
+from openai_ft.local.http.core import ApiError
 
 SEED_MAX = 2**31 - 1
 SUFFIX_MAX = 64

@@ -18,21 +18,21 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from openai_ft.errors import DataError
-from openai_ft.local.engine_data import (
+from openai_ft.local.engines.ngram.data import (
     Example,
     class_index,
     design_matrix,
     featurise,
     parse_examples,
 )
-from openai_ft.local.engine_features import (
+from openai_ft.local.engines.ngram.features import (
     normalise_reply,
     reply_features,
     token_accuracy,
     tokenize,
 )
-from openai_ft.local.engine_init import initial_model
-from openai_ft.local.engine_model import TrainedModel, log_softmax
+from openai_ft.local.engines.ngram.init import initial_model
+from openai_ft.local.engines.ngram.model import TrainedModel, log_softmax
 
 Float = npt.NDArray[np.float64]
 BASE_LR = {"classifier": 0.02, "retrieval": 0.01}

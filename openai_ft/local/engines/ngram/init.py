@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from openai_ft.local.engine_data import Example, design_matrix
-from openai_ft.local.engine_features import normalise_reply
-from openai_ft.local.engine_model import TrainedModel
+from openai_ft.local.engines.ngram.data import Example, design_matrix
+from openai_ft.local.engines.ngram.features import normalise_reply
+from openai_ft.local.engines.ngram.model import TrainedModel
 
 # A weight matrix per reply pays off when replies repeat; beyond these sizes use retrieval.
 MAX_CLASSIFIER_CLASSES = 200

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from openai_ft.local.app import Service, list_body, paginate_args
-from openai_ft.local.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.api.hyperparams import check_job_options
 from openai_ft.local.engines import hf_alias, hf_base_models, job_spec
-from openai_ft.local.hyperparams import check_job_options
-from openai_ft.local.launch import job_runnable
+from openai_ft.local.http.app import Service, list_body, paginate_args
+from openai_ft.local.http.core import ApiError, Request, Response, new_id, not_found
+from openai_ft.local.jobs.launch import job_runnable
 
 ORG = "local"
 BASE_MODELS = (

@@ -11,7 +11,7 @@ import hmac
 import re
 from collections.abc import Mapping
 
-from openai_ft.local.core import ApiError
+from openai_ft.local.http.core import ApiError
 
 JSON_BODY_LIMIT = 32 * 2**20  # JSON endpoints (chat, jobs, batches, uploads): 32 MiB
 MULTIPART_SLACK = 2**20  # form fields and boundaries around a file or part

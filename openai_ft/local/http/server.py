@@ -20,13 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from openai_ft.local.core import ApiError, Request, Response
-from openai_ft.local.gate import too_large
-from openai_ft.local.http_io import DeadlineSocket, drain, read_chunked, read_exact
+from openai_ft.local.http.core import ApiError, Request, Response
+from openai_ft.local.http.gate import too_large
+from openai_ft.local.http.io import DeadlineSocket, drain, read_chunked, read_exact
 
 if TYPE_CHECKING:
     from openai_ft.local import LocalService
-    from openai_ft.local.app import Service
+    from openai_ft.local.http.app import Service
 
 
 @dataclass(frozen=True)

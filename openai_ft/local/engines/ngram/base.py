@@ -23,8 +23,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from openai_ft.local.engine_features import content_text, tokenize
-from openai_ft.local.engine_model import Completion
+from openai_ft.local.engines.ngram.features import content_text, tokenize
+from openai_ft.local.engines.ngram.model import Completion
 
 GENERIC_REPLY = "I'm sorry, I can't help with that yet."
 _LABEL_LINE = re.compile(

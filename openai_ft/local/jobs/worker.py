@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from openai_ft.errors import OpenAIFTError
-from openai_ft.local.api_files import store_file
-from openai_ft.local.api_jobs import ORG, TERMINAL, add_event, base_model_of, public
-from openai_ft.local.app import Service
-from openai_ft.local.core import new_id
+from openai_ft.local.api.files import store_file
+from openai_ft.local.api.jobs import ORG, TERMINAL, add_event, base_model_of, public
+from openai_ft.local.http.app import Service
+from openai_ft.local.http.core import new_id
 
 if TYPE_CHECKING:
-    from openai_ft.local.engine import StepMetrics
+    from openai_ft.local.engines.ngram.train import StepMetrics
 
 ACTIVE = ("validating_files", "queued", "running")
 KEEP_CHECKPOINTS = 3
@@ -179,7 +179,7 @@ def _train(
     pace: Callable[[], bool],
     record: bool = True,
 ) -> None:
-    from openai_ft.local.engine import TrainedModel
+    from openai_ft.local.engines.ngram.model import TrainedModel
 
     job_id, method = job["id"], job["method"]["type"]
     total: int = job["x_total_steps"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.local.api_jobs import require_model
-from openai_ft.local.chat_checks import check_chat_request
-from openai_ft.local.chat_format import coerce_to_schema, logprob_content, stream_chunks
-from openai_ft.local.core import ApiError, Request, Response, dumps, new_id
+from openai_ft.local.api.chat_checks import check_chat_request
+from openai_ft.local.api.chat_format import coerce_to_schema, logprob_content, stream_chunks
+from openai_ft.local.api.jobs import require_model
+from openai_ft.local.http.core import ApiError, Request, Response, dumps, new_id
 
 if TYPE_CHECKING:
-    from openai_ft.local.app import Service
-    from openai_ft.local.engine import Completion
+    from openai_ft.local.engines.ngram.model import Completion
+    from openai_ft.local.http.app import Service
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -130,7 +130,7 @@ def _generate(
             seed=seed,
             top_logprobs=top_logprobs,
         )
-    from openai_ft.local.engine import base_complete
+    from openai_ft.local.engines.ngram.base import base_complete
 
     return base_complete(
         model, messages, n=n, temperature=temperature, seed=seed, top_logprobs=top_logprobs
