@@ -106,57 +106,63 @@ async def evaluate_async(
     examples = _examples(data, limit)
     s = settings or resolve_backend()
     led = open_ledger(ledger)
-    models = resolve_models(models, s.name, led, allow_empty=checkpoints is not None)
-    scorer_objs = [as_scorer(x) for x in scorers]
-    if not scorer_objs:
-        raise UsageError("no scorer chosen", tip="pass --scorer exact (several allowed)")
-    opts = options or RunOptions()
-    sampling = {"temperature": temperature, "max_completion_tokens": max_completion_tokens,
-                "seed": seed, "n": n}  # fmt: skip
-    if client is None:
-        from openai_ft.client import make_async_client
+    try:
+        models = resolve_models(models, s.name, led, allow_empty=checkpoints is not None)
+        scorer_objs = [as_scorer(x) for x in scorers]
+        if not scorer_objs:
+            raise UsageError("no scorer chosen", tip="pass --scorer exact (several allowed)")
+        opts = options or RunOptions()
+        sampling = {"temperature": temperature, "max_completion_tokens": max_completion_tokens,
+                    "seed": seed, "n": n}  # fmt: skip
+        if client is None:
+            from openai_ft.client import make_async_client
 
-        client = make_async_client(s, max_retries=0, max_connections=max(opts.concurrency, 1))
-    candidates: list[str] = []
-    if checkpoints is not None:
-        from openai_ft.evaluate.checkpoints import checkpoint_models
+            client = make_async_client(s, max_retries=0, max_connections=max(opts.concurrency, 1))
+        candidates: list[str] = []
+        if checkpoints is not None:
+            from openai_ft.evaluate.checkpoints import checkpoint_models
 
-        candidates = await checkpoint_models(client, checkpoints)
-        models = models + [c for c in candidates if c not in models]
-    cache = AnswerCache(led, s.name)
-    bodies = [request_body(ex, sampling) for ex in examples]
-    keys = [request_hash(b) for b in bodies]
-    calls = [
-        Call(m, b, k, estimate_tokens(b)) for m in models for b, k in zip(bodies, keys, strict=True)
-    ]
-    timing = {"clock": clock, "sleep": sleep, "on_progress": on_progress}
-    answers = await _answers(client, calls, cache, opts, batch, timing)
-    rows = _rows(examples, models, keys, answers, scorer_objs)
-    unparsed: dict[str, dict[str, Any]] = {}
-    for sc in scorer_objs:
-        if sc.judge_model:
-            unparsed[sc.name] = await _judge(sc, rows, rubric, client, cache, opts, timing)
-    import pandas as pd
+            candidates = await checkpoint_models(client, checkpoints)
+            models = models + [c for c in candidates if c not in models]
+        cache = AnswerCache(led, s.name)
+        bodies = [request_body(ex, sampling) for ex in examples]
+        keys = [request_hash(b) for b in bodies]
+        calls = [
+            Call(m, b, k, estimate_tokens(b))
+            for m in models
+            for b, k in zip(bodies, keys, strict=True)
+        ]
+        timing = {"clock": clock, "sleep": sleep, "on_progress": on_progress}
+        answers = await _answers(client, calls, cache, opts, batch, timing)
+        rows = _rows(examples, models, keys, answers, scorer_objs)
+        unparsed: dict[str, dict[str, Any]] = {}
+        for sc in scorer_objs:
+            if sc.judge_model:
+                unparsed[sc.name] = await _judge(sc, rows, rubric, client, cache, opts, timing)
+        import pandas as pd
 
-    frame = pd.DataFrame(rows)
-    rid = run_id or new_run_id()
-    summary = summarize(frame, models, scorer_objs, rid)
-    from openai_ft.catalog import PRICE_TABLE_DATE
+        frame = pd.DataFrame(rows)
+        rid = run_id or new_run_id()
+        summary = summarize(frame, models, scorer_objs, rid)
+        from openai_ft.catalog import PRICE_TABLE_DATE
 
-    summary.update({"backend": s.name, "price_table_date": PRICE_TABLE_DATE, "batch": batch})
-    if unparsed:
-        summary["judge_unparsed"] = unparsed
-    if checkpoints is not None:
-        from openai_ft.evaluate.checkpoints import best_model
+        summary.update({"backend": s.name, "price_table_date": PRICE_TABLE_DATE, "batch": batch})
+        if unparsed:
+            summary["judge_unparsed"] = unparsed
+        if checkpoints is not None:
+            from openai_ft.evaluate.checkpoints import best_model
 
-        summary["best"] = best_model(summary, candidates)
-        summary["checkpoints_job"] = checkpoints
-    if save:
-        config = {"data": str(data) if isinstance(data, str | Path) else None, "models": models,
-                  "scorers": [x.name for x in scorer_objs], "sampling": sampling, "batch": batch,
-                  "checkpoints": checkpoints}  # fmt: skip
-        save_run(rid, frame, summary, config, s.name, led)
-    return EvalResult(rid, frame, summary)
+            summary["best"] = best_model(summary, candidates)
+            summary["checkpoints_job"] = checkpoints
+        if save:
+            config = {"data": str(data) if isinstance(data, str | Path) else None, "models": models,
+                      "scorers": [x.name for x in scorer_objs], "sampling": sampling, "batch": batch,
+                      "checkpoints": checkpoints}  # fmt: skip
+            save_run(rid, frame, summary, config, s.name, led)
+        return EvalResult(rid, frame, summary)
+    finally:
+        if ledger is None:  # ours: a connection left open keeps SQLite's WAL state alive
+            led.close()
 
 
 def _examples(data: str | Path | Sequence[Example], limit: int | None) -> list[Example]:
