@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from openai_ft.local import LocalService
+from openai_ft.testing import LocalOpenAI, local_openai
 from tests.jobs_helpers import jsonl_text
 
 from .spec import problems
@@ -126,11 +127,16 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def svc(home: Path, clock: FakeClock) -> Iterator[LocalService]:
+def local(home: Path, clock: FakeClock) -> Iterator[LocalOpenAI]:
+    """The service under test through the public testing API; jobs move only through ``run_jobs``."""
+    with local_openai(home=home, clock=clock, steps_per_poll=0) as handle:
+        yield handle
+
+
+@pytest.fixture
+def svc(local: LocalOpenAI) -> LocalService:
     """A service whose jobs advance only through ``run_jobs``."""
-    service = LocalService(home, autostart=False, clock=clock, speed=0)
-    yield service
-    service.close()
+    return local.service
 
 
 def make_client(service: LocalService, **kw: Any) -> openai.OpenAI:
@@ -145,17 +151,12 @@ def make_client(service: LocalService, **kw: Any) -> openai.OpenAI:
 
 
 @pytest.fixture
-def client(svc: LocalService) -> openai.OpenAI:
-    """The sync SDK client."""
-    return make_client(svc)
+def client(local: LocalOpenAI) -> openai.OpenAI:
+    """The sync SDK client (no retries)."""
+    return local.make_client(wrap=SpecChecked, max_retries=0)
 
 
 @pytest.fixture
-def aclient(svc: LocalService) -> openai.AsyncOpenAI:
-    """The async SDK client."""
-    return openai.AsyncOpenAI(
-        api_key="local",
-        base_url="http://localhost/v1",
-        max_retries=0,
-        http_client=httpx2.AsyncClient(transport=AsyncSpecChecked(svc.async_transport())),
-    )
+def aclient(local: LocalOpenAI) -> openai.AsyncOpenAI:
+    """The async SDK client (no retries)."""
+    return local.make_async_client(wrap=AsyncSpecChecked, max_retries=0)
