@@ -1,6 +1,6 @@
 """Benchmark of the hf engine on the tiny offline model (CPU here; not part of the test suite).
 
-    .venv/bin/python benchmarks/bench_hf.py [--examples 96] [--requests 32] [--rounds 3]
+    .venv/bin/python benchmarks/bench_hf.py [--examples 96] [--requests 32] [--rounds 3] [--threads 1]
 
 Measured, each phase in a fresh process so that peak memory is the phase's own:
 
@@ -10,6 +10,13 @@ Measured, each phase in a fresh process so that peak memory is the phase's own:
 2. chat throughput: completion tokens per second at 16 concurrent requests vs one at a time, on
    the tiny base model (greedy, 24 tokens each). Target >= 4x.
 3. peak resident memory of the job process, and the stored size of the adapter.
+
+Every phase runs with the same torch thread count (``--threads``, default 1, through
+``OMP_NUM_THREADS``). With torch's default (one thread per core) on a machine that other processes
+also load, a training step's time swings 5-30x from run to run in either phase (a thread
+descheduled at a barrier stalls the other), which is what the ratio then measures: measured at
+load ~4 on 2 cores, plain TRL 0.16-0.61 s/step and the job 0.18-1.04 s/step with 2 threads, both
+0.09-0.11 s/step with 1. The engine's own per-step work (metrics events, stop checks) is ~0.7 ms.
 """
 
 from __future__ import annotations
@@ -120,7 +127,14 @@ def phase_plain(model: Path, n: int) -> dict[str, Any]:
     torch.manual_seed(1)
     lm = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True)
     lm = get_peft_model(
-        lm, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear")
+        lm,
+        LoraConfig(
+            r=8,
+            lora_alpha=32,
+            lora_dropout=0.05,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
     )
     data = Dataset.from_list([sft_example(tok, r, 1024) for r in _rows(n)])
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +145,9 @@ def phase_plain(model: Path, n: int) -> dict[str, Any]:
             learning_rate=2e-4 * HP["learning_rate_multiplier"],
             logging_steps=1,
             save_strategy="epoch",
+            save_total_limit=2,
             seed=1,
+            data_seed=1,  # the job's batches, in the job's order (padding differs otherwise)
             report_to="none",
             disable_tqdm=True,
             bf16=False,
@@ -215,7 +231,8 @@ def _run(phase: str, model: Path, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--phase", phase, "--model", str(model)]
     cmd += ["--examples", str(args.examples), "--requests", str(args.requests)]
     cmd += ["--rounds", str(args.rounds)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}  # the same in every phase
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -228,6 +245,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=96)
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in every phase")
     args = parser.parse_args()
     if args.phase:
         fn = {"job": phase_job, "plain": phase_plain}.get(args.phase)
@@ -255,7 +273,8 @@ def main() -> int:
     per_job = job["seconds"] / job["steps"]
     steady_plain = min(r["steady"] for r in plains)
     steady_job = min(r["steady"] for r in jobs)
-    print(f"rounds: {args.rounds}; os.getloadavg() at the end: {os.getloadavg()[0]:.1f}")
+    load = os.getloadavg()[0]
+    print(f"rounds: {args.rounds}; torch threads: {args.threads}; load at the end: {load:.1f}")
     c1 = chat["c1"]["tokens"] / chat["c1"]["seconds"]
     c16 = chat["c16"]["tokens"] / chat["c16"]["seconds"]
     print(f"steps: {job['steps']} (job) / {plain['steps']} (plain TRL), {args.examples} examples")
