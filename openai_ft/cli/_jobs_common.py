@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from openai_ft.catalog import MAX_N_EPOCHS, MIN_EPOCHS
 from openai_ft.errors import UsageError
 
 
@@ -43,7 +44,11 @@ def _asdict(obj: Any) -> Any:
 
 # OpenAI's ranges for a fine-tuning job; checked before any upload or request, so that a typo
 # costs one ERROR line instead of an upload and a 400 (or, for nan, a silently skipped check).
-WHOLE_RANGES = {"n_epochs": (1, 50), "batch_size": (1, 256), "seed": (0, 2**31 - 1)}
+WHOLE_RANGES = {
+    "n_epochs": (MIN_EPOCHS, MAX_N_EPOCHS),
+    "batch_size": (1, 256),
+    "seed": (0, 2**31 - 1),
+}
 AUTO_KEYS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 SUFFIX_CHARS = 64
 

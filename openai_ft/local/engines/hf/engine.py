@@ -210,13 +210,18 @@ class HFServiceEngine(Engine):
         self, n_train: int, method: str, requested: dict[str, Any]
     ) -> Hyperparameters:
         """Never reached: jobs on unregistered models are refused when created."""
-        from openai_ft.errors import UsageError
-
-        raise UsageError("this service trains registered hf models only")
+        raise _only_hf_models()
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
-        """Never reached (see :meth:`resolve_hyperparameters`)."""
-        raise NotImplementedError
+        """Never reached (see :meth:`resolve_hyperparameters`); refuses the same way if it is."""
+        raise _only_hf_models()
+
+
+def _only_hf_models() -> Exception:
+    """The refusal of a service that trains registered hf models only."""
+    from openai_ft.errors import UsageError
+
+    return UsageError("this service trains registered hf models only")
 
 
 def _linear_modules_from(model: Any, first_layer: int) -> list[str]:
