@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from openai_ft.local import LocalService
-from openai_ft.testing import LocalOpenAI, local_openai
+from openai_ft.testing import LocalOpenAI, ManualClock, local_openai
 from tests.jobs_helpers import jsonl_text
 
 from .spec import problems
@@ -77,17 +77,8 @@ def responses_match_the_spec() -> Iterator[list[str]]:
     assert not found, "responses that do not match the spec:\n" + "\n".join(found)
 
 
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: float = 1_750_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+# A clock tests move by hand: the public one of openai_ft.testing.
+FakeClock = ManualClock
 
 
 def chat_rows(n: int = 12) -> list[dict[str, Any]]:
