@@ -33,6 +33,14 @@ COMMANDS: dict[str, str] = {
     "runs": "openai_ft.cli.jobs:runs_cmd",
     "eval": "openai_ft.cli.evaluate:eval_cmd",
     "report": "openai_ft.cli.evaluate:report_cmd",
+    # Azure deployments (the control plane, through ARM).
+    "deploy": "openai_ft.cli.azure:deploy_cmd",
+    "deployments": "openai_ft.cli.azure:deployments_cmd",
+    "undeploy": "openai_ft.cli.azure:undeploy_cmd",
+    # The tuning loop.
+    "sweep": "openai_ft.cli.sweep:sweep_cmd",
+    "retrain": "openai_ft.cli.retrain:retrain_cmd",
+    "alias": "openai_ft.cli.alias:alias_cmd",
 }
 
 
