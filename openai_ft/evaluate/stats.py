@@ -1,5 +1,6 @@
 """Statistics for paired model comparison: bootstrap CIs, McNemar's exact test, permutation test,
-win/tie/loss counts and classification metrics. Fixed seeds: the same data gives the same numbers.
+win/tie/loss counts, Holm's correction for several comparisons and classification metrics. Fixed
+seeds: the same data gives the same numbers.
 """
 
 from __future__ import annotations
@@ -106,6 +107,22 @@ def permutation_p_value(
         signs = rng.choice(np.array([-1.0, 1.0]), size=(k, d.size))
         hits += int((np.abs((signs * d).mean(axis=1)) >= observed - 1e-12).sum())
     return float((hits + 1) / (resamples + 1))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given (a family of ``m`` comparisons).
+
+    The k-th smallest p-value (k from 0) is multiplied by ``m - k``, kept at least as large as
+    the adjusted ones before it (step-down), and capped at 1: reject where the result < alpha.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (m - k) * float(p_values[i])))
+        adjusted[i] = running
+    return adjusted
 
 
 @dataclass(frozen=True)
