@@ -12,6 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "alias": "openai_ft.aliases",
     "validate": "openai_ft.dataset.validate",
     "prepare": "openai_ft.dataset.prepare",
     "evaluate": "openai_ft.evaluate.api",

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +205,21 @@ def _resolve_job(cfg: Mapping[str, Any], args: Mapping[str, Any]) -> _Job:
     )  # fmt: skip
 
 
+def _model_ref(job: _Job, backend: str, ledger: Ledger) -> _Job:
+    """``model="@prod"`` (an alias) or ``@latest``: train from the model the reference names."""
+    if not job.model.startswith("@"):
+        return job
+    from openai_ft.evaluate.api import resolve_models
+
+    [model] = resolve_models([job.model], backend, ledger)
+    if model.startswith("@"):
+        raise UsageError(
+            f"--model {model}: not a model id or a known reference",
+            tip="name a model, @latest, or an alias (`openai-ft alias list`)",
+        )
+    return replace(job, model=model)
+
+
 def _check_budget(budget: Any, estimate: Estimate | None) -> None:
     if budget is None:
         return
@@ -278,6 +293,7 @@ def train(
     settings = resolve_backend(backend, base_url, dict(cfg))
     cli = client or make_client(settings)
     book = ledger or Ledger()
+    job = _model_ref(job, settings.name, book)
     check = dict(method=job.method, model=job.model, force=force)
     train_in = _check_input(training, role="training file", **check)  # type: ignore[arg-type]
     valid_in = _check_input(validation, role="validation file", **check) if validation else None  # type: ignore[arg-type]

@@ -92,7 +92,7 @@ def _whole(text: str | None) -> int | str | None:
 @click.command("train")
 @click.option("--training-file", default=None, help="JSONL path (uploaded as needed) or file id.")
 @click.option("--validation-file", default=None, help="JSONL path or file id.")
-@click.option("--model", default=None, help="Base model or ft:... model to continue from.")
+@click.option("--model", default=None, help="Base model, or ft:... / @alias to continue from.")
 @click.option("--method", type=click.Choice(["supervised", "dpo"]), default=None)
 @click.option("--n-epochs", default=None, help="Epochs, or 'auto'.")
 @click.option("--batch-size", default=None, help="Batch size, or 'auto'.")

@@ -38,7 +38,7 @@ class EvalResult:
 def resolve_models(
     models: Sequence[str], backend: str, ledger: Ledger | None, *, allow_empty: bool = False
 ) -> list[str]:
-    """Expand ``@latest`` to the latest fine-tuned model of the backend."""
+    """Expand ``@latest`` to the latest fine-tuned model of the backend, ``@name`` to an alias."""
     out: list[str] = []
     for m in models:
         if m == "@latest":
@@ -51,6 +51,11 @@ def resolve_models(
                     tip="train one with `openai-ft train`, or name the model",
                 )
             m = found
+        elif m.startswith("@"):
+            from openai_ft.aliases import is_alias_ref, resolve_alias
+
+            if is_alias_ref(m):  # @prod: a model alias, refused if it names another backend's
+                m = resolve_alias(m, backend, ledger=ledger)
         out.append(m)
     if not out and not allow_empty:
         raise UsageError(
