@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from openai_ft.aliases import AliasEntry
 
