@@ -1,6 +1,7 @@
-"""Reports of an eval run: ``report.md``, a self-contained ``report.html`` (plots as embedded PNG),
-and the per-example results as ``results.csv`` and ``results.jsonl``. Every file is written
-atomically.
+"""Reports of an eval run: ``report.md``, a self-contained ``report.html`` (plots as embedded PNG,
+a per-example view), and the per-example results as ``results.csv`` and ``results.jsonl``. Both
+reports render one list of blocks (headings, paragraphs, tables), so no Markdown reaches the HTML.
+Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from typing import TYPE_CHECKING, Any
 from openai_ft._atomic import write_bytes_atomic, write_text_atomic
 from openai_ft.errors import InputError, OpenAIFTError
 from openai_ft.evaluate.summary import format_p
-from openai_ft.report_plots import confusion_plot, loss_plot, score_plot
+from openai_ft.report_html import (
+    Block,
+    Code,
+    Heading,
+    Para,
+    Table,
+    blocks_html,
+    examples_html,
+    figure_html,
+    page,
+)
+from openai_ft.report_plots import cjk_text_without_font, confusion_plot, loss_plot, score_plot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,12 +117,32 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def _md_table(t: Table) -> str:
+    lines = ["| " + " | ".join(t.header) + " |", "|" + "---|" * len(t.header)]
     lines += [
-        "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in r) + " |" for r in rows
+        "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in r) + " |"
+        for r in t.rows
     ]
     return "\n".join(lines)
+
+
+def _md_code(text: str) -> str:
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def blocks_markdown(blocks: list[Block]) -> str:
+    """The blocks as Markdown (a blank line between them)."""
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append("#" * b.level + " " + b.text)
+        elif isinstance(b, Para):
+            out.append("".join(_md_code(s.text) if isinstance(s, Code) else s for s in b.spans))
+        else:
+            out.append(_md_table(b))
+    return "\n\n".join(out) + "\n"
 
 
 def _f(x: Any, d: int = 3) -> str:
@@ -119,28 +151,38 @@ def _f(x: Any, d: int = 3) -> str:
 
 def markdown(run_id: str, summary: dict[str, Any]) -> str:
     """The Markdown report text."""
+    return blocks_markdown(report_blocks(run_id, summary))
+
+
+def report_blocks(run_id: str, summary: dict[str, Any]) -> list[Block]:
+    """The report as blocks: scores, classification, per-label figures, best, worst examples."""
     backend, prices = summary.get("backend", "?"), summary.get("price_table_date", "?")
-    parts = [f"# Eval run {run_id}", "", f"Backend `{backend}`; prices as of {prices}."]
+    parts: list[Block] = [
+        Heading(1, f"Eval run {run_id}"),
+        Para(("Backend ", Code(str(backend)), f"; prices as of {prices}.")),
+    ]
     parts += _score_sections(summary)
     parts += _classification_sections(summary)
     parts += _label_sections(summary)
     if best := summary.get("best"):
-        job = summary.get("checkpoints_job", "?")
+        job = str(summary.get("checkpoints_job", "?"))
         parts += [
-            "",
-            "## Best checkpoint",
-            "",
-            f"Best of job `{job}` on the eval data (not by training loss): `{best['model']}`"
-            f" with {best['scorer']} {_f(best['score'])}.",
+            Heading(2, "Best checkpoint"),
+            Para(
+                (
+                    *("Best of job ", Code(job), " on the eval data (not by training loss): "),
+                    *(Code(str(best["model"])), f" with {best['scorer']} {_f(best['score'])}."),
+                )
+            ),
         ]
     if summary.get("worst"):
-        header = ["line", "question", "reference", "answer", "score"]
-        rows = [_worst_row(w) for w in summary["worst"]]
-        parts += ["", "## Worst examples", "", _md_table(header, rows)]
-    return "\n".join(parts) + "\n"
+        header = ("line", "question", "reference", "answer", "score")
+        rows = tuple(_worst_row(w) for w in summary["worst"])
+        parts += [Heading(2, "Worst examples"), Table(header, rows)]
+    return parts
 
 
-SCORE_HEADER = [
+SCORE_HEADER = (
     "model",
     "score",
     "95% CI",
@@ -150,13 +192,13 @@ SCORE_HEADER = [
     "W/T/L",
     "answered",
     "cost $",
-]
+)
 
 
-def _score_sections(summary: dict[str, Any]) -> list[str]:
+def _score_sections(summary: dict[str, Any]) -> list[Block]:
     """One table per scorer: each model's score and CI, and its comparison with the first."""
     comps = {(c["model"], c["scorer"]): c for c in summary.get("comparisons", [])}
-    parts: list[str] = []
+    parts: list[Block] = []
     for scorer in summary["models"][0]["scores"] if summary["models"] else []:
         rows = []
         for m in summary["models"]:
@@ -167,87 +209,62 @@ def _score_sections(summary: dict[str, Any]) -> list[str]:
                 versus = [_f(c["diff"]), _ci(c["ci95"]), format_p(c["p_value"]), wtl]
             answered = f"{m['answered']}/{m['examples']}"
             rows.append(
-                [m["model"], _f(s["mean"]), _ci(s["ci95"]), *versus, answered, _f(m["cost_usd"], 4)]
+                (m["model"], _f(s["mean"]), _ci(s["ci95"]), *versus, answered, _f(m["cost_usd"], 4))
             )
-        parts += ["", f"## {scorer}", "", _md_table(SCORE_HEADER, rows)]
+        parts += [Heading(2, scorer), Table(SCORE_HEADER, tuple(rows))]
     return parts
 
 
-def _classification_sections(summary: dict[str, Any]) -> list[str]:
+def _classification_sections(summary: dict[str, Any]) -> list[Block]:
     """Accuracy, macro-F1 and per-class precision/recall/F1 of each model."""
-    parts: list[str] = []
+    parts: list[Block] = []
     for scorer, per_model in summary.get("classification", {}).items():
         for model, rep in per_model.items():
             scores = f"accuracy {_f(rep['accuracy'])}, macro-F1 {_f(rep['macro_f1'])}"
-            rows = [
-                [label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
+            rows = tuple(
+                (label, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"]))
                 for label, v in rep["per_class"].items()
-            ]
-            header = ["label", "precision", "recall", "F1", "support"]
-            parts += ["", f"### {scorer}: {model}", "", scores, "", _md_table(header, rows)]
+            )
+            header = ("label", "precision", "recall", "F1", "support")
+            parts += [Heading(3, f"{scorer}: {model}"), Para((scores,)), Table(header, rows)]
     return parts
 
 
-def _label_sections(summary: dict[str, Any]) -> list[str]:
+def _label_sections(summary: dict[str, Any]) -> list[Block]:
     """Per-label accuracy of each compared model against the first."""
-    parts: list[str] = []
+    parts: list[Block] = []
     for scorer, comparisons in summary.get("label_breakdown", {}).items():
         for comp in comparisons:
             model, vs = comp["model"], comp["vs"]
-            rows = [
-                [
+            rows = tuple(
+                (
                     r["label"],
                     str(r["support"]),
                     _f(r["vs_accuracy"]),
                     _f(r["accuracy"]),
                     _f(r["diff"]),
                     format_p(r["p_value"]),
-                ]
+                )
                 for r in comp["labels"]
-            ]
-            header = ["label", "support", f"accuracy {vs}", f"accuracy {model}", "diff", "p-value"]
-            parts += ["", f"### {scorer} per label: {model} vs {vs}", "", _md_table(header, rows)]
+            )
+            header = ("label", "support", f"accuracy {vs}", f"accuracy {model}", "diff", "p-value")
+            parts += [Heading(3, f"{scorer} per label: {model} vs {vs}"), Table(header, rows)]
     return parts
 
 
-def _worst_row(w: dict[str, Any]) -> list[str]:
+def _worst_row(w: dict[str, Any]) -> tuple[str, ...]:
     answer = w["prediction"] if w["prediction"] is not None else f"ERROR {w['error']}"
-    return [
+    return (
         str(w["line"]),
         w["question"][:80],
         w["reference"][:40],
         str(answer)[:60],
         _f(w["score"], 2),
-    ]
+    )
 
 
 def _ci(bounds: list[Any]) -> str:
     return f"[{_f(bounds[0])}, {_f(bounds[1])}]"
-
-
-def _md_to_html(md: str) -> str:
-    out, in_table = [], False
-    for line in md.splitlines():
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split(" | ")]
-            if set(line) <= set("|-"):
-                continue
-            if not in_table:
-                out.append("<table>")
-                in_table = True
-            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
-        elif line:
-            out.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        out.append("</table>")
-    return "\n".join(out)
 
 
 def write_report(
@@ -266,7 +283,8 @@ def write_report(
     """
     with _unwritable(out):
         out.mkdir(parents=True, exist_ok=True)
-    md = markdown(run_id, summary)
+    blocks = report_blocks(run_id, summary)
+    md = blocks_markdown(blocks)
     notes: list[str] = []
 
     def note(text: str) -> None:
@@ -274,37 +292,48 @@ def write_report(
         if on_warning is not None:
             on_warning(text)
 
+    figures = "\n".join(figure_html(t, png) for t, png in _plots(summary, note))
+    models = [str(m["model"]) for m in summary.get("models", [])]
+    body = "\n".join(
+        [
+            blocks_html(blocks),
+            "<h2>Plots</h2>",
+            figures,
+            *(f'<p class="note">Note: {html.escape(n)}</p>' for n in notes),
+            examples_html(frame, models),
+        ]
+    )
+    report_page = page(f"Eval {run_id}", body)
+    paths = [out / "report.md", out / "report.html", out / "results.csv", out / "results.jsonl"]
+    with _unwritable(out):
+        write_text_atomic(paths[0], md)
+        write_text_atomic(paths[1], report_page)
+        # CRLF rows (RFC 4180): then a cell holding a lone CR is quoted too, not split in two.
+        table = csv_safe(frame).to_csv(index=False, lineterminator="\r\n")
+        write_bytes_atomic(paths[2], table.encode("utf-8"))
+        write_text_atomic(paths[3], frame.to_json(orient="records", lines=True, force_ascii=False))
+    return paths
+
+
+def _plots(summary: dict[str, Any], note: Warn) -> list[tuple[str, str]]:
+    """Each plot of the report as (title, base64 PNG): scores, confusion matrices, loss curves."""
+    texts = [str(m["model"]) for m in summary.get("models", [])]
+    for per_model in summary.get("classification", {}).values():
+        texts += [str(label) for rep in per_model.values() for label in rep["labels"]]
+    if cjk_text_without_font(texts):
+        note("no CJK font is installed here: Chinese, Japanese or Korean text in the plots draws as"
+             " boxes (install one, e.g. the fonts-noto-cjk package, and rerun the report)")  # fmt: skip
     images: list[tuple[str, str]] = []
     if (png := score_plot(summary)) is not None:
         images.append(("Scores with 95% CI", png))
     for scorer, per_model in summary.get("classification", {}).items():
         for model, rep in per_model.items():
             images.append((f"Confusion matrix: {model}", confusion_plot(rep, f"{scorer}: {model}")))
-    models = [m["model"] for m in summary.get("models", []) if str(m["model"]).startswith("ft:")]
+    models = [m for m in texts[: len(summary.get("models", []))] if m.startswith("ft:")]
     for title, metrics in job_loss_curves(models, summary.get("backend", "local"), note):
         if (png := loss_plot(metrics, title)) is not None:
             images.append((f"Loss curves: {title}", png))
-    figures = "\n".join(
-        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{p}"><figcaption>{html.escape(t)}</figcaption></figure>'
-        for t, p in images
-    )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Eval {html.escape(run_id)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
-        "table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
-        f"{_md_to_html(md)}\n<h2>Plots</h2>\n{figures}\n"
-        + "".join(f"<p>Note: {html.escape(n)}</p>\n" for n in notes)
-        + "</body></html>\n"
-    )
-    paths = [out / "report.md", out / "report.html", out / "results.csv", out / "results.jsonl"]
-    with _unwritable(out):
-        write_text_atomic(paths[0], md)
-        write_text_atomic(paths[1], page)
-        # CRLF rows (RFC 4180): then a cell holding a lone CR is quoted too, not split in two.
-        table = csv_safe(frame).to_csv(index=False, lineterminator="\r\n")
-        write_bytes_atomic(paths[2], table.encode("utf-8"))
-        write_text_atomic(paths[3], frame.to_json(orient="records", lines=True, force_ascii=False))
-    return paths
+    return images
 
 
 @contextlib.contextmanager
