@@ -133,10 +133,12 @@ def price_source() -> str:
 
 
 def resolve_model_name(model: str) -> str:
-    """Map an alias or a fine-tuned ``ft:BASE:...`` id to the base snapshot name."""
+    """Map an alias or a fine-tuned ``ft:BASE:...`` (or Azure ``BASE.ft-...``) id to the base."""
     name = model.strip()
     if name.startswith("ft:"):
         name = name.split(":")[1]
+    elif ".ft-" in name:  # Azure's fine-tuned ids: BASE.ft-<hex>[-suffix][:ckpt-step-N]
+        name = name.split(".ft-")[0]
     aliases: dict[str, str] = _current()["aliases"]
     return aliases.get(name, name)
 
@@ -162,13 +164,20 @@ def model_info(model: str) -> ModelInfo:
     )
 
 
+def model_field(model: str, key: str) -> Any:
+    """One raw field of a model's row in the dated table, e.g. ``azure_fine_tune_retirement``."""
+    return (_current()["models"].get(resolve_model_name(model)) or {}).get(key)
+
+
 def _price(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
 def is_fine_tuned(model: str) -> bool:
-    """True for a fine-tuned model id or one of its checkpoints (``ft:...``)."""
-    return model.strip().startswith("ft:")
+    """True for a fine-tuned model id or one of its checkpoints (``ft:...``, or Azure's
+    ``BASE.ft-<hex>``, which has no ``ft:``)."""
+    text = model.strip()
+    return text.startswith("ft:") or ".ft-" in text
 
 
 def resolve_epochs(n_examples: int, n_epochs: int | str = "auto") -> int:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from openai_ft.local.faults import Fault, FaultRule, FaultScript, RandomFaults, RateLimiter
 
 if TYPE_CHECKING:
+    from openai_ft.local.azure import AzureOptions
     from openai_ft.local.engines import Engine
     from openai_ft.local.http.app import Service
     from openai_ft.local.http.transport import AsyncLocalTransport, LocalTransport
@@ -36,6 +37,9 @@ class LocalService:
     (:mod:`openai_ft.local.jobs.launch`), started when it is created or resumed, or when the worker
     finds it runnable with no live process (one that died is replaced). Job processes choose
     their engine as any service does (``engine=`` here is not passed on to them).
+
+    ``azure=True`` (or an :class:`~openai_ft.local.azure.AzureOptions`): play Azure OpenAI, see
+    :mod:`openai_ft.local.azure`.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class LocalService:
         engine: Engine | None = None,
         sleep: Callable[[float], None] = time.sleep,
         detach: bool = False,
+        azure: AzureOptions | bool | None = None,
     ) -> None:
         from openai_ft.config import state_dir
         from openai_ft.local.http.app import Service, Settings
@@ -67,6 +72,7 @@ class LocalService:
             api_key=api_key,
             max_file_bytes=max_file_bytes,
             seed=seed,
+            azure=_azure_options(azure),
         )
         self.faults = FaultScript.of(faults)
         self.service: Service = Service(
@@ -166,6 +172,15 @@ class LocalService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _azure_options(azure: AzureOptions | bool | None) -> AzureOptions | None:
+    """``azure=`` as options: True means the defaults, False/None not Azure."""
+    if azure is None or azure is False:
+        return None
+    from openai_ft.local.azure import AzureOptions
+
+    return AzureOptions() if azure is True else azure
 
 
 __all__ = ["DEMO_SPEED", "Fault", "FaultRule", "FaultScript", "LocalService"]

@@ -3,7 +3,8 @@
 Every API object (file, job, event, checkpoint, model, batch, upload, part) is one row of
 ``objects``: its kind, its id, an optional parent id and its JSON body; ``seq`` orders rows for
 cursor pagination. Blob paths are derived from ids we generate, never from client file names.
-Leases (owner + heartbeat) keep two processes from running the same job and let a new process
+``arm_resources`` holds what the Azure stand-in's control plane
+creates (deployments, long-running operations), keyed by their lower-cased ARM id. Leases (owner + heartbeat) keep two processes from running the same job and let a new process
 take over the work of one that died.
 """
 
@@ -36,6 +37,12 @@ CREATE TABLE IF NOT EXISTS leases (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     heartbeat REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS arm_resources (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
 );
 """
 
@@ -239,3 +246,37 @@ class State:
         """Give up our lease on ``ident``."""
         with self.tx() as conn:
             conn.execute("DELETE FROM leases WHERE id = ? AND owner = ?", (ident, owner))
+
+    # -- ARM resources (the Azure stand-in's control plane) ------------------------------------
+
+    def arm_put(self, kind: str, key: str, body: JSON) -> None:
+        """Create or replace the ARM resource ``key`` (an ARM id, compared case-insensitively)."""
+        with self.tx() as conn:
+            conn.execute(
+                "INSERT INTO arm_resources (kind, key, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+                (kind, key.lower(), json.dumps(body)),
+            )
+
+    def arm_get(self, key: str) -> JSON | None:
+        """The ARM resource ``key``, or None."""
+        row = (
+            self._conn()
+            .execute("SELECT body FROM arm_resources WHERE key = ?", (key.lower(),))
+            .fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def arm_list(self, kind: str, prefix: str = "") -> list[JSON]:
+        """ARM resources of a kind whose id starts with ``prefix`` (oldest first)."""
+        rows = self._conn().execute(
+            "SELECT key, body FROM arm_resources WHERE kind = ? ORDER BY seq", (kind,)
+        )
+        start = prefix.lower()
+        return [json.loads(body) for key, body in rows if key.startswith(start)]
+
+    def arm_delete(self, key: str) -> bool:
+        """Remove the ARM resource ``key``; True if it existed."""
+        with self.tx() as conn:
+            cur = conn.execute("DELETE FROM arm_resources WHERE key = ?", (key.lower(),))
+            return cur.rowcount > 0

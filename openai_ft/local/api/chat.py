@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai_ft.local.api.chat_checks import check_chat_request
 from openai_ft.local.api.chat_format import coerce_to_schema, logprob_content, stream_chunks
-from openai_ft.local.api.jobs import require_model
+from openai_ft.local.api.jobs import is_fine_tuned, require_model
 from openai_ft.local.http.core import ApiError, Request, Response, dumps, new_id
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _generate(
     seed: int | None,
     top_logprobs: int,
 ) -> list[Completion]:
-    if model.startswith("ft:"):
+    if is_fine_tuned(model):
         trained = svc.load_model(model)
         if trained is None:
             raise ApiError(
@@ -258,8 +258,15 @@ def chat_completion(svc: Service, req: Request) -> Response:
     return answer(svc, body)
 
 
-def answer(svc: Service, body: dict[str, Any]) -> Response:
-    """A chat completion for a parsed body (also used by batches)."""
+def answer(svc: Service, body: dict[str, Any], *, routed: bool = False) -> Response:
+    """A chat completion for a parsed body (also used by batches).
+
+    ``model`` may name an Azure deployment (``routed``: it was already resolved from the path).
+    """
+    if not routed:
+        from openai_ft.local.azure.deployments import route_chat
+
+        body = route_chat(svc, body)
     messages = _check_messages(body)
     check_chat_request(body)
     model = require_model(

@@ -34,9 +34,14 @@ def public(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if not k.startswith("x_")}
 
 
+def is_fine_tuned(model: str) -> bool:
+    """True for a fine-tuned or checkpoint id: OpenAI's ``ft:...`` or Azure's ``<base>.ft-<hex>``."""
+    return model.startswith("ft:") or ".ft-" in model
+
+
 def base_model_of(model: str) -> str:
-    """The base snapshot behind an alias or a ``ft:`` id."""
-    name = model.split(":")[1] if model.startswith("ft:") else model
+    """The base snapshot behind an alias, a ``ft:`` id or an Azure ``<base>.ft-<hex>`` id."""
+    name = model.split(":")[1] if model.startswith("ft:") else model.split(".ft-")[0]
     return ALIASES.get(name, name)
 
 

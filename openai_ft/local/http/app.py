@@ -28,6 +28,7 @@ from openai_ft.local.http.gate import (
 from openai_ft.local.state import State
 
 if TYPE_CHECKING:
+    from openai_ft.local.azure import AzureOptions
     from openai_ft.local.engines import Engine
     from openai_ft.local.engines.ngram.model import TrainedModel
 
@@ -45,6 +46,7 @@ class Settings:
     max_file_bytes: int = 512 * 2**20
     seed: int = 0
     lease_stale_after: float = 10.0
+    azure: AzureOptions | None = None  # play Azure OpenAI (openai_ft.local.azure)
 
 
 class Service:
@@ -121,7 +123,7 @@ class Service:
         started = time.perf_counter()
         extra: dict[str, str] = {}
         try:
-            check_key(self.settings.api_key, request.headers)
+            check_key(self.settings.api_key, request.headers, request.path)
             limit = self.body_limit(request.method, request.path)
             if len(request.body) > limit:
                 raise too_large(len(request.body), limit, request.path)
@@ -144,7 +146,7 @@ class Service:
         """
         started = time.perf_counter()
         try:
-            check_key(self.settings.api_key, headers)
+            check_key(self.settings.api_key, headers, path)
             size = declared_length(lengths, headers.get("transfer-encoding"))
             limit = self.body_limit(method.upper(), path)
             if size is not None and size > limit:

@@ -26,9 +26,20 @@ def key_matches(expected: str, authorization: str) -> bool:
     return hmac.compare_digest(given, f"Bearer {expected}".encode())
 
 
-def check_key(expected: str | None, headers: Mapping[str, str]) -> None:
-    """A 401 unless the request carries the key (no key configured: anything goes)."""
-    if expected is not None and not key_matches(expected, headers.get("authorization", "")):
+def check_key(expected: str | None, headers: Mapping[str, str], path: str = "") -> None:
+    """A 401 unless the request carries the key (no key configured: anything goes).
+
+    The key comes as ``Authorization: Bearer`` or as Azure's ``api-key`` header. ARM routes
+    (``/subscriptions/...``) check their own bearer token instead.
+    """
+    if expected is None or path.startswith("/subscriptions/"):
+        return
+    api_key = headers.get("api-key")
+    if api_key is not None and hmac.compare_digest(
+        api_key.encode("utf-8", "surrogateescape"), expected.encode()
+    ):
+        return
+    if not key_matches(expected, headers.get("authorization", "")):
         raise ApiError(
             401,
             "Incorrect API key provided. Pass the key given to `openai-ft serve --api-key`.",
@@ -36,8 +47,16 @@ def check_key(expected: str | None, headers: Mapping[str, str]) -> None:
         )
 
 
+def _v1(path: str) -> str:
+    """Azure's ``/openai/v1/...`` and classic ``/openai/...`` paths as the ``/v1/...`` they serve."""
+    if path.startswith("/openai/v1/"):
+        return path.removeprefix("/openai")
+    return "/v1" + path.removeprefix("/openai") if path.startswith("/openai/") else path
+
+
 def body_limit(max_file_bytes: int, method: str, path: str) -> int:
     """The largest body accepted for ``method path``: a file, an upload part, or JSON."""
+    path = _v1(path)
     if method == "POST" and path.rstrip("/") == "/v1/files":
         return max_file_bytes + MULTIPART_SLACK
     if method == "POST" and _PART.match(path):
@@ -47,7 +66,7 @@ def body_limit(max_file_bytes: int, method: str, path: str) -> int:
 
 def too_large(size: int, limit: int, path: str) -> ApiError:
     """The 413 for a body of ``size`` bytes over ``limit``."""
-    is_file = path.rstrip("/") == "/v1/files"
+    is_file = _v1(path).rstrip("/") == "/v1/files"
     return ApiError(
         413,
         f"Request body too large: {size} bytes; the limit for {path} is {limit} bytes."
