@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from openai_ft.evaluate.cache import Answer, AnswerCache
-from openai_ft.evaluate.pacing import Pacer, retry_after
+from openai_ft.evaluate.pacing import Pacer, Ticket, retry_after
 from openai_ft.evaluate.scorers import message_text
 
 MAX_ATTEMPTS = 6  # for 5xx and connection errors; 429s wait as the service says, up to 50 times
@@ -45,6 +45,7 @@ class Progress:
     completion_tokens: int
     cost_usd: float
     elapsed: float
+    spent_usd: float = 0.0  # what this run paid: cost_usd less the answers from the ledger
 
     @property
     def rate(self) -> float:
@@ -161,7 +162,7 @@ class Runner:
         self.cost = cost or (lambda model, p, c: 0.0)
         self.pacer = Pacer(options.rpm, options.tpm, clock=clock)
         self._stats = dict(done=0, cached=0, errors=0, requests=0, pt=0, ct=0)
-        self._usd = 0.0
+        self._usd = self._spent = 0.0
         self._missing: dict[str, str] = {}  # model -> why it is not there (a 404)
         self.writer = LedgerWriter(cache.ledger.transaction)
         self._total = 0
@@ -172,6 +173,7 @@ class Runner:
         return Progress(
             self._total, s["done"], s["cached"], s["errors"], s["requests"],
             self.pacer.throttled, s["pt"], s["ct"], self._usd, self.clock() - self._start,
+            self._spent,
         )  # fmt: skip
 
     def _count(self, model: str, answer: Answer, cached: bool) -> None:
@@ -181,7 +183,9 @@ class Runner:
         s["errors"] += int(not answer.ok)
         s["pt"] += answer.prompt_tokens
         s["ct"] += answer.completion_tokens
-        self._usd += self.cost(model, answer.prompt_tokens, answer.completion_tokens)
+        usd = self.cost(model, answer.prompt_tokens, answer.completion_tokens)
+        self._usd += usd
+        self._spent += 0.0 if cached else usd
         if self.on_progress:
             self.on_progress(self._progress())
 
@@ -246,9 +250,7 @@ class Runner:
 
         failures = throttles = 0
         while True:
-            wait = self.pacer.reserve(call.tokens)
-            if wait > 0:
-                await self.sleep(wait)
+            ticket = await self._slot(call.tokens)
             self._stats["requests"] += 1
             try:
                 raw = await self.client.chat.completions.with_raw_response.create(
@@ -257,14 +259,17 @@ class Runner:
                 data = raw.parse().model_dump(exclude_none=True)
             except openai.APIStatusError as exc:
                 headers = dict(exc.response.headers)
-                self.pacer.observe(headers)
                 self._log_send(call, exc.status_code)
                 if exc.status_code == 404:  # model_not_found, or Azure's DeploymentNotFound
                     self._missing[call.model] = f"was not found (HTTP 404: {exc.message})"
-                if exc.status_code == 429 and throttles < MAX_THROTTLES:
+                if exc.status_code == 429:
                     throttles += 1
-                    await self.sleep(self.pacer.throttle(headers, throttles))
-                    continue
+                    wait = self.pacer.throttle(headers, throttles, ticket)
+                    if throttles <= MAX_THROTTLES:
+                        await self.sleep(wait)
+                        continue
+                else:
+                    self.pacer.observe(headers, ticket)
                 failures += 1
                 retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
                 if retryable and failures < self.options.max_attempts:
@@ -272,15 +277,24 @@ class Runner:
                     continue
                 return self._fail(call, f"HTTP {exc.status_code}: {exc.message}")
             except (openai.APIConnectionError, openai.APIResponseValidationError) as exc:
+                self.pacer.observe({}, ticket)
                 self._log_send(call, None)
                 failures += 1
                 if failures < self.options.max_attempts:
                     await self.sleep(retry_after({}, failures))
                     continue
                 return self._fail(call, f"{type(exc).__name__}: {exc}")
-            self.pacer.observe(dict(raw.headers))
+            self.pacer.observe(dict(raw.headers), ticket)
             self._log_send(call, raw.status_code)
             return self._store(call, answer_from_response(data))
+
+    async def _slot(self, tokens: int) -> Ticket:
+        """Wait until the pacer lets a request of ``tokens`` tokens go."""
+        while True:
+            wait, ticket = self.pacer.reserve(tokens)
+            if ticket is not None:
+                return ticket
+            await self.sleep(wait)
 
     def _log_send(self, call: Call, status: int | None) -> None:
         self.writer.write(partial(self.cache.log_send, call.model, call.key, status))

@@ -13,6 +13,7 @@ from openai_ft.local.http.core import ApiError, fmt_duration
 
 FAULT_KINDS = ("500", "503", "429", "drop", "slow")
 WINDOW = 60.0
+LIMITERS = ("bucket", "window")  # OpenAI's token bucket (default), a sliding minute
 # Reported without --rpm/--tpm (OpenAI sends x-ratelimit-* on every response): OpenAI's tier-5
 # limits for gpt-4o-mini, never spent, resetting at once.
 NOMINAL = {"requests": 30_000, "tokens": 150_000_000}
@@ -99,7 +100,7 @@ class FaultScript:
 
 
 class _Window:
-    """A sliding one-minute window of (time, amount) entries."""
+    """A sliding one-minute window of (time, amount) entries (``serve --limiter window``)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -124,23 +125,98 @@ class _Window:
                 return max(0.001, t + WINDOW - now)
         return WINDOW
 
+    def remaining(self, now: float) -> int:
+        """What may still be spent now."""
+        self._expire(now)
+        return max(0, self.limit - self.used)
+
     def reset_in(self, now: float) -> float:
-        """Seconds until the window is empty again."""
+        """Seconds until the window is empty again (the whole limit available)."""
+        self._expire(now)
         return max(0.0, self.entries[-1][0] + WINDOW - now) if self.entries else 0.0
 
     def add(self, now: float, amount: int) -> None:
+        """Spend ``amount`` at ``now``."""
         self.entries.append((now, amount))
         self.used += amount
 
 
-class RateLimiter:
-    """Requests-per-minute and tokens-per-minute limits over a sliding minute of ``clock``."""
+class _Bucket:
+    """OpenAI's model: a bucket of ``limit`` that refills continuously at ``limit`` per minute."""
 
-    def __init__(self, rpm: int | None, tpm: int | None, clock: Callable[[], float]) -> None:
+    def __init__(self, limit: int, now: float) -> None:
+        self.limit = limit
+        self.rate = limit / WINDOW
+        self.level = float(limit)  # capacity starts full
+        self.at = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.at:
+            self.level = min(float(self.limit), self.level + (now - self.at) * self.rate)
+            self.at = now
+
+    @property
+    def used(self) -> int:
+        """What the last minute's spending keeps out of the bucket (for the 429 message)."""
+        return round(self.limit - self.level)
+
+    def wait_for(self, now: float, amount: int) -> float:
+        """Seconds until ``amount`` more fits (0 if it fits now)."""
+        self._refill(now)
+        if self.level >= amount:
+            return 0.0
+        if amount > self.limit:
+            return WINDOW
+        return max(0.001, (amount - self.level) / self.rate)
+
+    def remaining(self, now: float) -> int:
+        """What may still be spent now (whole units, as OpenAI reports it)."""
+        self._refill(now)
+        return max(0, int(self.level + 1e-9))
+
+    def reset_in(self, now: float) -> float:
+        """Seconds until the bucket is full again."""
+        self._refill(now)
+        return max(0.0, (self.limit - self.level) / self.rate)
+
+    def add(self, now: float, amount: int) -> None:
+        """Spend ``amount`` at ``now``."""
+        self._refill(now)
+        self.level -= amount
+
+
+_Limit = _Window | _Bucket
+
+
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute limits over ``clock``.
+
+    ``model="bucket"`` (the default) is OpenAI's: each limit is a bucket that starts full and
+    refills continuously at the limit per minute; ``model="window"`` counts a sliding minute, as
+    some other OpenAI-compatible servers do. Both report OpenAI's six ``x-ratelimit-*`` headers,
+    where ``reset`` is the time until the whole limit is available again.
+    """
+
+    def __init__(
+        self,
+        rpm: int | None,
+        tpm: int | None,
+        clock: Callable[[], float],
+        model: str = "bucket",
+    ) -> None:
+        if model not in LIMITERS:
+            raise ValueError(f"unknown limiter {model!r}: choose one of {', '.join(LIMITERS)}")
         self.clock = clock
-        self.requests = _Window(rpm) if rpm else None
-        self.tokens = _Window(tpm) if tpm else None
+        self.model = model
+        now = clock()
+        self.requests = self._make(rpm, now)
+        self.tokens = self._make(tpm, now)
         self._lock = threading.Lock()
+
+    def _make(self, limit: int | None, now: float) -> _Limit | None:
+        if not limit:
+            return None
+        return _Bucket(limit, now) if self.model == "bucket" else _Window(limit)
 
     @property
     def enabled(self) -> bool:
@@ -151,21 +227,22 @@ class RateLimiter:
         """Count one request of ``tokens`` tokens; returns the headers, or raises a 429 ApiError."""
         with self._lock:
             now = self.clock()
-            for window, kind, amount in (
+            for limit, kind, amount in (
                 (self.requests, "requests", 1),
                 (self.tokens, "tokens", tokens),
             ):
-                if window is None:
+                if limit is None:
                     continue
-                wait = window.wait_for(now, amount)
+                wait = limit.wait_for(now, amount)
                 if wait > 0:
-                    headers = self._headers(now)
+                    headers = self._headers(now, nominal=True)
                     headers["retry-after-ms"] = str(max(1, round(wait * 1000)))
                     headers["retry-after"] = str(max(1, round(wait + 0.499)))
                     raise ApiError(
                         429,
-                        f"Rate limit reached for {kind} per min (RPM/TPM): Limit {window.limit}, "
-                        f"Used {window.used}, Requested {amount}. Please try again in {fmt_duration(wait)}.",
+                        f"Rate limit reached for {kind} per min (RPM/TPM): Limit {limit.limit}, "
+                        f"Used {limit.used}, Requested {amount}. "
+                        f"Please try again in {fmt_duration(wait)}.",
                         type=kind,
                         code="rate_limit_exceeded",
                         headers=headers,
@@ -174,7 +251,7 @@ class RateLimiter:
                 self.requests.add(now, 1)
             if self.tokens is not None and tokens:
                 self.tokens.add(now, tokens)
-            return self._headers(now)
+            return self._headers(now, nominal=True)
 
     def headers(self) -> dict[str, str]:
         """The six ``x-ratelimit-*`` headers as things stand (nominal ones for an unset limit)."""
@@ -183,17 +260,16 @@ class RateLimiter:
 
     def _headers(self, now: float, nominal: bool = False) -> dict[str, str]:
         headers: dict[str, str] = {}
-        for window, kind in ((self.requests, "requests"), (self.tokens, "tokens")):
-            if window is None:
+        for limit, kind in ((self.requests, "requests"), (self.tokens, "tokens")):
+            if limit is None:
                 if nominal:
                     headers[f"x-ratelimit-limit-{kind}"] = str(NOMINAL[kind])
                     headers[f"x-ratelimit-remaining-{kind}"] = str(NOMINAL[kind])
                     headers[f"x-ratelimit-reset-{kind}"] = "0s"
                 continue
-            window._expire(now)
-            headers[f"x-ratelimit-limit-{kind}"] = str(window.limit)
-            headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, window.limit - window.used))
-            headers[f"x-ratelimit-reset-{kind}"] = fmt_duration(window.reset_in(now))
+            headers[f"x-ratelimit-limit-{kind}"] = str(limit.limit)
+            headers[f"x-ratelimit-remaining-{kind}"] = str(limit.remaining(now))
+            headers[f"x-ratelimit-reset-{kind}"] = fmt_duration(limit.reset_in(now))
         return headers
 
 

@@ -167,7 +167,7 @@ def test_api_key_required(home) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_rate_limits_headers_and_429(home, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    svc = LocalService(home, autostart=False, clock=clock, rpm=3, tpm=100_000)
+    svc = LocalService(home, autostart=False, clock=clock, rpm=3, tpm=100_000, limiter="window")
     client = make_client(svc)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=MSG, max_completion_tokens=10

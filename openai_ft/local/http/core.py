@@ -155,11 +155,12 @@ def dumps(data: Any) -> bytes:
 
 
 def fmt_duration(seconds: float) -> str:
-    """A reset duration in OpenAI's style: ``6s``, ``1m30s``, ``20ms``."""
-    if seconds < 1:
-        return f"{max(1, round(seconds * 1000))}ms"
-    whole = int(seconds)
-    minutes, secs = divmod(whole, 60)
-    frac = seconds - whole
-    tail = f"{secs + frac:.3g}s" if frac >= 0.001 else f"{secs}s"
-    return f"{minutes}m{tail}" if minutes else tail
+    """A reset duration in OpenAI's style: ``0s``, ``20ms``, ``1s``, ``1m30.5s``, ``6m0s``."""
+    ms = max(0, round(seconds * 1000))
+    if ms == 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
