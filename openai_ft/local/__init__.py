@@ -33,6 +33,8 @@ SCAN_EVERY = 2.0  # seconds between looks for runnable jobs that no process hold
 class LocalService:
     """One local service over a state folder, with an optional background worker for jobs.
 
+    ``limiter`` is how ``rpm``/``tpm`` are counted: ``"bucket"`` (OpenAI's, refilling
+    continuously) or ``"window"`` (a sliding minute).
     ``detach=True``: jobs never train in this process; each runs in a job process of its own
     (:mod:`openai_ft.local.jobs.launch`), started when it is created or resumed, or when the worker
     finds it runnable with no live process (one that died is replaced). Job processes choose
@@ -49,6 +51,7 @@ class LocalService:
         speed: float = DEMO_SPEED,
         rpm: int | None = None,
         tpm: int | None = None,
+        limiter: str = "bucket",
         latency_ms: float = 0,
         fail_rate: float = 0.0,
         faults: FaultScript | Iterable[FaultRule] | None = None,
@@ -79,7 +82,7 @@ class LocalService:
             root,
             settings,
             clock=clock,
-            limiter=RateLimiter(rpm, tpm, clock),
+            limiter=RateLimiter(rpm, tpm, clock, limiter),
             faults=self.faults,
             random_faults=RandomFaults(fail_rate, seed),
             engine=engine,

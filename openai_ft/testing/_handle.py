@@ -214,9 +214,14 @@ class LocalOpenAI:
         self.service.faults.add(rule)
         return rule
 
-    def set_rate_limits(self, rpm: int | None = None, tpm: int | None = None) -> None:
-        """Requests and tokens per minute from now on (None: no limit), over a fresh window."""
-        self.service.service.limiter = RateLimiter(rpm, tpm, self.clock)
+    def set_rate_limits(
+        self, rpm: int | None = None, tpm: int | None = None, limiter: str = "bucket"
+    ) -> None:
+        """Requests and tokens per minute from now on (None: no limit), starting full.
+
+        ``limiter``: ``"bucket"`` (OpenAI's, refilling continuously) or ``"window"`` (a sliding minute).
+        """
+        self.service.service.limiter = RateLimiter(rpm, tpm, self.clock, limiter)
 
     def reply(self, model: str, prompt: str | list[dict[str, Any]], text: str) -> None:
         """Answer ``text`` to chat requests for ``model`` whose last user message is ``prompt``.
@@ -253,6 +258,7 @@ def local_openai(
     home: Path | str | None = None,
     rpm: int | None = None,
     tpm: int | None = None,
+    limiter: str = "bucket",
     faults: Iterable[FaultRule | Mapping[str, Any]] | Path | str = (),
     latency_ms: float = 0.0,
     fail_rate: float = 0.0,
@@ -280,6 +286,7 @@ def local_openai(
         speed=0,
         rpm=rpm,
         tpm=tpm,
+        limiter=limiter,
         latency_ms=latency_ms,
         fail_rate=fail_rate,
         faults=_rules(faults),
