@@ -25,7 +25,6 @@ from openai_ft.client import creating, map_error
 from openai_ft.errors import (
     BackendError,
     DataError,
-    InputError,
     NotFound,
     ServiceUnavailable,
 )
@@ -100,9 +99,11 @@ def check_data(path: Path, *, method: str, model: str | None, force: bool) -> tu
     where = f"{path}:{first.line}" if first.line else str(path)
     summary = f"{where}: {first.message} ({len(errors)} error(s) in all)"
     if not force:
+        from openai_ft.dataset.validate import fix_tip
+
         raise DataError(
             f"{summary}; not uploading invalid data",
-            tip=f"run `openai-ft validate {path}` to see every problem, or pass --force to upload anyway",
+            tip=fix_tip(path, first, method, "or pass --force to upload anyway"),
         )
     return (f"uploading invalid data because of --force: {summary}",)
 
@@ -138,9 +139,9 @@ def upload(
     for item in items:
         path = Path(item)
         if not path.is_file():
-            raise InputError(
-                f"{path}: file not found", tip="check the path (run `make prepare` first?)"
-            )
+            from openai_ft.dataset.validate import missing_input
+
+            raise missing_input(path)
         warnings = check_data(path, method=method, model=model, force=force) if validate else ()
         how = _How(on_progress, part_size, chunk_threshold, workers, sleep, clock)
         results.append(_upload_one(cli, book, settings.name, path, purpose, warnings, how))

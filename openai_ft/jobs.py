@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai_ft.client import is_openai_platform
 from openai_ft.cutoff import check_cutoff, check_shutdown, shutdown_date
-from openai_ft.errors import BudgetExceeded, DataError, InputError, ServiceUnavailable, UsageError
+from openai_ft.errors import BudgetExceeded, DataError, ServiceUnavailable, UsageError
 from openai_ft.job_lookup import (
     HASH_KEY,
     RUN_KEY,
@@ -103,16 +103,19 @@ def _check_input(value: str | Path, *, role: str, method: str, model: str, force
         text = str(value)
         if text.startswith("file-") and "/" not in text:
             return _Input(None, text, text)
-        raise InputError(f"{path}: {role} not found", tip="give a JSONL path or a file-... id")
-    from openai_ft.dataset.validate import validate
+        from openai_ft.dataset.validate import missing_input
 
-    report = validate(path, method=method, model=resolve_model_name(model))
+        raise missing_input(path, role, ids=True)
+    from openai_ft.dataset.validate import fix_tip, validate
+
+    kind = "training" if role == "training file" else "validation"  # the 10-example minimum
+    report = validate(path, method=method, model=resolve_model_name(model), role=kind)
     if not report.valid and not force:
         first = next((e for e in report.errors if e.line), report.errors[0])
         where = f"{path}:{first.line}" if first.line else str(path)
         raise DataError(
             f"{where}: {first.message} ({len(report.errors)} error(s) in all); no job created",
-            tip=f"run `openai-ft validate {path}` to see every problem, or pass --force",
+            tip=fix_tip(path, first, method, "or pass --force"),
         )
     return _Input(path, None, f"sha256:{sha256_file(path)}", report)
 
@@ -146,15 +149,19 @@ class _Job:
     metadata: dict[str, str]
     wandb: Any
     budget: Any
+    training_type: Any = None  # Azure's trainingType (Standard / Global / Developer)
 
     def spec(self, backend: str, training: str, validation: str | None) -> dict[str, Any]:
         """What the config hash is taken of (file contents by hash, settings as given)."""
-        return {
+        spec = {
             "backend": backend, "model": self.model, "method": self.method,
             "hyperparameters": self.hp, "training": training, "validation": validation,
             "suffix": self.suffix, "seed": self.seed, "metadata": self.metadata,
             "wandb_project": self.wandb,
         }  # fmt: skip
+        if self.training_type is not None:  # only when set: earlier jobs keep their hash
+            spec["training_type"] = str(self.training_type).lower()
+        return spec
 
     def create_kwargs(
         self, run_id: str, digest: str, train_id: str, valid_id: str | None
@@ -177,6 +184,10 @@ class _Job:
             kwargs["seed"] = int(self.seed)
         if self.wandb:
             kwargs["integrations"] = [{"type": "wandb", "wandb": {"project": str(self.wandb)}}]
+        if self.training_type is not None:
+            from openai_ft.azure.training import training_type_body
+
+            kwargs["extra_body"] = training_type_body(str(self.training_type))
         return kwargs
 
 
@@ -202,6 +213,7 @@ def _resolve_job(cfg: Mapping[str, Any], args: Mapping[str, Any]) -> _Job:
         metadata=merge_metadata(cfg.get("metadata"), args["metadata"]),
         wandb=_pick(args["wandb_project"], cfg, "wandb_project"),
         budget=_pick(args["budget_usd"], cfg, "budget_usd"),
+        training_type=_pick(args.get("training_type"), cfg, "training_type"),
     )  # fmt: skip
 
 
@@ -264,6 +276,7 @@ def train(
     on_upload: ProgressCallback | None = None,
     on_wait: Callable[[], None] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
+    training_type: str | None = None,
 ) -> TrainResult:
     """Create a fine-tuning job, or attach to the one these same inputs created before.
 
@@ -287,10 +300,13 @@ def train(
         "model": model, "method": method, "n_epochs": n_epochs, "batch_size": batch_size,
         "learning_rate_multiplier": learning_rate_multiplier, "beta": beta, "suffix": suffix,
         "seed": seed, "metadata": metadata, "wandb_project": wandb_project,
-        "budget_usd": budget_usd, "hp": hyperparameters,
+        "budget_usd": budget_usd, "hp": hyperparameters, "training_type": training_type,
     }  # fmt: skip
     job = _resolve_job(cfg, args)
     settings = resolve_backend(backend, base_url, dict(cfg))
+    from openai_ft.azure.training import check_azure_options
+
+    check_azure_options(settings.name, job.method, job.hp, job.training_type, job.suffix)
     cli = client or make_client(settings)
     book = ledger or Ledger()
     job = _model_ref(job, settings.name, book)
@@ -320,7 +336,8 @@ def train(
     if not new and (found := lookup.find()) is not None:
         return result(found, (found.metadata or {}).get(RUN_KEY), True)
     _check_budget(job.budget, estimate)
-    notices = _platform_checks(cli, job.model, model_info(job.model).shutdown_date, clock)
+    azure = settings.backend == "azure"
+    notices = _platform_checks(cli, job.model, model_info(job.model).shutdown_date, clock, azure)
     plan = Plan(job.model, job.method, str(training), str(validation) if validation else None,
                 job.hp, estimate, notices)  # fmt: skip
     if confirm is not None and not confirm(plan):
@@ -366,9 +383,21 @@ def _create(
 
 
 def _platform_checks(
-    client: Any, model: str, catalog_date: str | None, clock: Callable[[], float]
+    client: Any,
+    model: str,
+    catalog_date: str | None,
+    clock: Callable[[], float],
+    azure: bool = False,
 ) -> tuple[str, ...]:
-    """The cut-off (api.openai.com only) and the model's shutdown date, as notices."""
+    """The cut-off (api.openai.com only) and the model's shutdown date, as notices (on Azure the
+    retirement dates ARM lists for the account's region, when it can be asked)."""
+    if azure:
+        from openai_ft.azure.training import arm_retirement
+
+        dates = arm_retirement(model)
+        if dates:
+            words = {"fineTune": "fine-tuning", "inference": "inference"}
+            return tuple(f"{model}: Azure retires {words[k]} on {v[:10]}" for k, v in dates.items())
     on_platform = is_openai_platform(client)
     if on_platform:
         check_cutoff(clock)

@@ -55,6 +55,7 @@ def test_eval_json_gate_and_report(
     capsys.readouterr()
     out = tmp_path / "rep"
     assert main(["report", "latest", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"report: {out / 'report.html'}\n"  # the result: stdout
     for name in ("report.md", "report.html", "results.csv", "results.jsonl"):
         assert (out / name).stat().st_size > 100
     page = (out / "report.html").read_text()

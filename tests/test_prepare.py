@@ -95,7 +95,9 @@ def test_chat_and_dpo_files_pass_through(tmp_path: Path) -> None:
     }
     line = json.loads(chat.files["train"].read_text(encoding="utf-8").splitlines()[0])
     assert line["tools"] and any(msg["role"] == "tool" for msg in line["messages"])
-    assert chat.files["test"].read_bytes() == b"" and "test" not in chat.reports
+    # an empty split gets no file (an empty JSONL would fail every later command)
+    assert "test" not in chat.files and "test" not in chat.reports
+    assert not (tmp_path / "chat" / "test.jsonl").exists()
     dpo = prepare(DATA / "dpo_pairs.jsonl", out_dir=tmp_path / "dpo", val_size=0.2, test_size=0)
     assert dpo.manifest["method"] == "dpo" and dpo.reports["train"].method == "dpo"
     assert sum(dpo.counts.values()) == 16
@@ -139,7 +141,8 @@ def test_invalid_output_is_refused_and_nothing_written(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(
         DataError,
-        match=r"few\.csv: train split: the prepared train data would be invalid: .*at least 10",
+        match=r"few\.csv: 8 distinct examples split into 8 train, 0 validation, 0 test: a"
+        r" training file needs at least 10 examples; nothing was written",
     ):
         prepare(src, out_dir=out, user="q", assistant="a", val_size=0, test_size=0)
     assert not out.exists()

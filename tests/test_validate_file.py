@@ -211,4 +211,8 @@ def test_ctrl_c_during_a_pooled_scan_is_one_line(
     assert (tmp_path / "pressed").exists()
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and "ForkPoolWorker" not in proc.stderr
-    assert proc.stderr.strip() in ("Aborted.", "Interrupted.")
+    # our ERROR/TIP pair (never click's bare "Aborted."): what stopped and what to do next
+    assert proc.stderr.strip().splitlines() == [
+        "ERROR validate interrupted (Ctrl-C)",
+        "TIP nothing was written; run the same command again to validate the files",
+    ]

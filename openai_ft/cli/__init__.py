@@ -84,9 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OpenAIFTError as exc:
         report_error(exc)
         return exc.exit_code
-    except click.exceptions.Abort:
-        sys.stderr.write("Aborted.\n")
-        return 130
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and EOF at a prompt) into Abort; say what it stopped, in our words.
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        report_error(_interrupted(argv) if interrupted else UsageError("aborted at the prompt"))
+        return INTERRUPTED if interrupted else 1
     except click.exceptions.NoArgsIsHelpError as exc:
         exc.show()  # bare `openai-ft` (or a group without its subcommand): the help text
         return 2
@@ -99,12 +101,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("Interrupted.\n")
-        return 130
+        report_error(_interrupted(argv))
+        return INTERRUPTED
+    except BrokenPipeError:
+        return _pipe_closed()
     except Exception as exc:
         report_error(exc)
         return 2
+    try:
+        sys.stdout.flush()  # here, not at exit, so that a reader gone away ends quietly too
+    except BrokenPipeError:
+        return _pipe_closed()
     return int(result) if isinstance(result, int) else 0
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as for any command stopped with Ctrl-C
+
+# What a Ctrl-C left behind, and the next step, per command.
+_AFTER_CTRL_C = {
+    "validate": "nothing was written; run the same command again to validate the files",
+    "prepare": "nothing was written (files are replaced only once complete); run it again",
+    "upload": "files already uploaded are reused and an interrupted upload resumes:"
+    " run the same command again",
+}
+
+
+def _interrupted(argv: Sequence[str] | None) -> OpenAIFTError:
+    """The ERROR/TIP of a Ctrl-C: which command stopped and what to do next."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = next((a for a in args if a in COMMANDS), None)
+    tip = _AFTER_CTRL_C.get(name or "", "run the same command again")
+    error = OpenAIFTError(f"{name or 'openai-ft'} interrupted (Ctrl-C)", tip=tip)
+    error.exit_code = INTERRUPTED
+    return error
+
+
+def _pipe_closed() -> int:
+    """The reader of stdout went away (``| head -1``): stop quietly, as cat and grep do."""
+    import os
+
+    # Point stdout at /dev/null so that the flush at exit cannot fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass
+    finally:
+        os.close(devnull)
+    return 0
 
 
 def run() -> None:

@@ -10,6 +10,8 @@ import click
 from openai_ft.catalog import DEFAULT_MODEL
 from openai_ft.dataset.validate_rules import METHODS
 
+ROLES = ("auto", "training", "validation")  # dataset.validate.ROLES, without importing it here
+
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -23,6 +25,14 @@ from openai_ft.dataset.validate_rules import METHODS
 @click.option(
     "--model", default=DEFAULT_MODEL, show_default=True, help="Base model: token limit and price."
 )
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="auto",
+    show_default=True,
+    help="training: under 10 examples is an error; validation: a warning. auto: validation"
+    " for files named validation*, val*, test*, eval*, dev*, training otherwise.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
 @click.option(
     "--workers",
@@ -31,15 +41,15 @@ from openai_ft.dataset.validate_rules import METHODS
     help="Processes for big files (default: up to 2).",
 )
 def validate_cmd(
-    paths: tuple[Path, ...], method: str, model: str, as_json: bool, workers: int | None
+    paths: tuple[Path, ...], method: str, model: str, role: str, as_json: bool, workers: int | None
 ) -> int:
     """Check JSONL training files against OpenAI's formats; exit 1 when any has errors."""
     from openai_ft.dataset.validate import validate, validate_many
 
     if len(paths) == 1:
-        reports = [validate(paths[0], method=method, model=model, workers=workers)]
+        reports = [validate(paths[0], method=method, model=model, workers=workers, role=role)]
     else:
-        reports = validate_many(paths, method=method, model=model, workers=workers)
+        reports = validate_many(paths, method=method, model=model, workers=workers, role=role)
     if as_json:
         data = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
         click.echo(json.dumps(data, ensure_ascii=False))

@@ -108,7 +108,8 @@ def gate(
     "--model",
     "models",
     multiple=True,
-    help="Model to evaluate (first = baseline); @latest allowed.",
+    help="Model to evaluate (first = baseline); @latest = the newest fine-tuned model on"
+    " this backend.",
 )
 @click.option(
     "--scorer",
@@ -150,7 +151,11 @@ def gate(
 @click.option(
     "--rubric", type=click.Path(exists=True, dir_okay=False), help="Rubric file for judge scorers."
 )
-@click.option("--backend", help="local, openai or azure.")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "openai", "azure"]),
+    help="Service to use (default: $OPENAI_FT_BACKEND, the run config, or local).",
+)
 @click.option("--base-url", help="Any OpenAI-compatible server.")
 @click.option(
     "--fail-under",
@@ -229,11 +234,19 @@ def eval_cmd(**kw: Any) -> int:
             tip="run the same command again to resume: only the missing answers are sent",
         ) from None
     summary = result.summary
+    from openai_ft.console import stdout_console
+
+    # The tables and verdicts are the result (stdout); warnings and where it was saved, stderr.
+    lines = closing_lines(summary)
+    verdicts = [line for line in lines if not line.startswith(_STATUS_PREFIXES)]
     if kw["as_json"]:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
-        render_summary(summary)
-    sys.stderr.write("".join(line + "\n" for line in closing_lines(summary)))
+        render_summary(summary, console=stdout_console())
+        sys.stdout.write("".join(line + "\n" for line in verdicts))
+        sys.stdout.flush()
+    status = [line for line in lines if kw["as_json"] or line not in verdicts]
+    sys.stderr.write("".join(line + "\n" for line in status))
     failure = (
         gate(summary, kw["fail_under"], kw["require_better"], kw["max_failures"])
         or unanswered(summary)
@@ -294,6 +307,9 @@ def judge_unusable(summary: dict[str, Any]) -> str | None:
     return None
 
 
+_STATUS_PREFIXES = ("WARN ", "saved: ", "report: ")  # the closing lines that are not verdicts
+
+
 def closing_lines(summary: dict[str, Any]) -> list[str]:
     """The verdict of each comparison on the first scorer, then where the run and report are."""
     from openai_ft.evaluate.runs import run_dir
@@ -322,22 +338,36 @@ def closing_lines(summary: dict[str, Any]) -> list[str]:
             )
     run = summary["run"]
     lines.append(f"saved: {run_dir(run)}")
-    lines.append(f"report: openai-ft report {run} --out reports/{run}")
+    lines.append(f"report: openai-ft report {run} --out-dir reports/{run}")
     return lines
 
 
 @click.command("report")
 @click.argument("run", default="latest")
 @click.option(
-    "--out",
+    "--out-dir",
     "out_dir",
     type=click.Path(file_okay=False),
     help="Write report.md/html, CSV, JSONL here.",
 )
+@click.option(
+    "--out",
+    "out_legacy",
+    type=click.Path(file_okay=False),
+    hidden=True,
+    help="Deprecated spelling of --out-dir.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def report_cmd(run: str, out_dir: str | None, as_json: bool) -> int:
-    """Show a saved eval run (RUN or `latest`); with --out, write Markdown/HTML/CSV/JSONL reports."""
+def report_cmd(run: str, out_dir: str | None, out_legacy: str | None, as_json: bool) -> int:
+    """Show a saved eval run (RUN or `latest`); with --out-dir, write Markdown/HTML/CSV/JSONL."""
     from openai_ft.evaluate.runs import load_run
+
+    if out_dir and out_legacy and out_dir != out_legacy:
+        raise UsageError(
+            "--out and --out-dir name two folders",
+            tip="pass only --out-dir (--out is its old name)",
+        )
+    out_dir = out_dir or out_legacy
 
     run_id, frame, summary, config = load_run(run)
     if out_dir:
@@ -350,11 +380,13 @@ def report_cmd(run: str, out_dir: str | None, as_json: bool) -> int:
         for p in paths:
             sys.stderr.write(f"wrote {p}\n")
         html_path = next(p for p in paths if p.name == "report.html")
-        sys.stderr.write(f"report: {html_path}\n")
+        # The report's path is the result (stdout) unless --json owns stdout.
+        (sys.stderr if as_json else sys.stdout).write(f"report: {html_path}\n")
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     elif not out_dir:
+        from openai_ft.console import stdout_console
         from openai_ft.console.evaluate import render_summary
 
-        render_summary(summary)
+        render_summary(summary, console=stdout_console())
     return 0

@@ -82,7 +82,7 @@ def prepare_cmd(
     as_json: bool,
 ) -> int:
     """Turn a table (CSV, TSV, JSON, JSONL, Parquet, Excel) into validated training files."""
-    from openai_ft.console.prepare import prepare_progress, render_prepare
+    from openai_ft.console.prepare import prepare_progress, render_notes, render_prepare
     from openai_ft.dataset.prepare import prepare
 
     with prepare_progress() as progress:
@@ -105,6 +105,7 @@ def prepare_cmd(
             model=model,
             progress=progress,
         )
+    render_notes(result)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:

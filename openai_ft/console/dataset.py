@@ -1,4 +1,4 @@
-"""Views of dataset results: the validation report on stderr."""
+"""Views of dataset results: the validation report, on stdout (a result a person may save)."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def _histogram(report: ValidationReport) -> str:
 def render_validation(reports: Sequence[ValidationReport], console: Console | None = None) -> None:
     """Print each report: a summary, issues grouped by code with their lines, tokens and cost."""
     if console is None:
-        from openai_ft.console import make_console
+        from openai_ft.console import stdout_console
 
-        console = make_console()
+        console = stdout_console()
     for report in reports:
         status = "[green]valid[/]" if report.valid else "[red]invalid[/]"
         console.print(

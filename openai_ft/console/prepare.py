@@ -1,11 +1,12 @@
-"""Views of ``prepare``: a progress bar for big inputs and the summary, both on stderr."""
+"""Views of ``prepare``: a progress bar for big inputs (stderr) and the summary (stdout)."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from openai_ft.dataset.prepare import PrepareResult, ProgressEvent
 
@@ -67,11 +68,23 @@ def prepare_progress(console: Console | None = None) -> Iterator[Callable[[Progr
             state["progress"].stop()
 
 
+def render_notes(result: PrepareResult, stream: TextIO | None = None) -> None:
+    """Print each note about the splits (an empty split has no file, a small one is noisy)."""
+    out = stream or sys.stderr
+    for note in result.notes:
+        out.write(f"NOTE {note}\n")
+    out.flush()
+
+
 def render_prepare(result: PrepareResult, console: Console | None = None) -> None:
     """Print what prepare did: rows kept and dropped, rows and tokens per split, the cost estimate."""
     from rich.table import Table
 
-    out = _stderr(console)
+    if console is None:
+        from openai_ft.console import stdout_console
+
+        console = stdout_console()
+    out = console
     m = result.manifest
     counts = m["counts"]
     out.print(
@@ -92,7 +105,7 @@ def render_prepare(result: PrepareResult, console: Console | None = None) -> Non
         report = result.reports.get(name)
         tokens = report.tokens if report else None
         table.add_row(
-            name,
+            name if count else f"{name} (no file)",
             f"{count:,}",
             f"{tokens.total:,}" if tokens else "-",
             f"{tokens.mean:.1f}" if tokens else "-",

@@ -29,7 +29,14 @@ from openai_ft.dataset.mapping import (
     map_row,
     passthrough_method,
 )
-from openai_ft.dataset.split import SPLITS, check_sizes, deduplicate, label_of, split_examples
+from openai_ft.dataset.split import (
+    SPLITS,
+    check_sizes,
+    deduplicate,
+    label_of,
+    pin_split,
+    split_examples,
+)
 from openai_ft.errors import DataError, InputError
 
 if TYPE_CHECKING:
@@ -37,8 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PrepareResult", "ProgressEvent", "prepare"]
 
-# Held-out splits are not trained on, so the 10-example minimum of a training file does not apply.
-_HELD_OUT_OK = frozenset({"too_few_examples"})
+# Held-out splits are not trained on: the 10-example minimum of a training file does not apply
+# (validate_examples(role="validation") makes it a warning), but below it the scores are noisy.
+MIN_TRAIN = 10
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class PrepareResult:
     dropped_duplicates: int
     manifest: dict[str, Any]
     reports: dict[str, ValidationReport] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` shape: the manifest plus the written ``paths`` and every split's report."""
@@ -69,6 +78,7 @@ class PrepareResult:
             **self.manifest,
             "paths": {k: str(v) for k, v in self.files.items()},
             "reports": {k: r.to_dict() for k, r in self.reports.items()},
+            "notes": list(self.notes),
         }
 
 
@@ -109,7 +119,7 @@ def _check_reports(
 ) -> None:
     """Refuse invalid output: the first blocking error, traced back to its source row."""
     for name, report in reports.items():
-        blocking = [e for e in report.errors if name == "train" or e.code not in _HELD_OUT_OK]
+        blocking = list(report.errors)
         if not blocking:
             continue
         issue = blocking[0]
@@ -122,6 +132,30 @@ def _check_reports(
             f"{at}: the prepared {name} data would be invalid: {issue.message}{more}; nothing was written",
             tip="fix the source rows, or run `openai-ft validate` on a prepared file for the full list",
         )
+
+
+def _check_split_sizes(parts: dict[str, list[Example]], src: Path, n: int) -> list[str]:
+    """Refuse a training split under the minimum; notes for empty and small held-out splits."""
+    counts = ", ".join(f"{len(parts[name])} {name}" for name in SPLITS)
+    if len(parts["train"]) < MIN_TRAIN:
+        raise DataError(
+            f"{src}: {n} distinct examples split into {counts}: a training file needs at least"
+            f" {MIN_TRAIN} examples; nothing was written",
+            tip="add rows, or lower --val-size/--test-size (0 leaves a split out)",
+        )
+    notes = []
+    for name, flag in (("validation", "--val-size"), ("test", "--test-size")):
+        size = len(parts[name])
+        if size == 0:
+            notes.append(
+                f"{name} split is empty ({flag} 0 or too few rows): no {name}.jsonl written"
+            )
+        elif size < MIN_TRAIN:
+            notes.append(
+                f"{name} split has only {size} examples ({counts}): usable, but its"
+                f" scores will be noisy; add rows or raise {flag}"
+            )
+    return notes
 
 
 def prepare(
@@ -143,6 +177,7 @@ def prepare(
     seed: int = 42,
     model: str = DEFAULT_MODEL,
     progress: Callable[[ProgressEvent], None] | None = None,
+    pin: Callable[[Example], str | None] | None = None,
 ) -> PrepareResult:
     """Turn a table into validated ``train/validation/test.jsonl`` and ``manifest.json`` in out_dir."""
     from openai_ft.dataset.validate import validate_examples
@@ -193,23 +228,29 @@ def prepare(
     examples = [examples[i] for i in dedup.kept]
     where = [where[i] for i in dedup.kept]
     split = split_examples(examples, val_size=val_size, test_size=test_size, seed=seed)
+    if pin is not None:  # retrain: ``pin(example)`` names the split an example seen before was in
+        split = pin_split(split, examples, pin, seed)
     parts = {name: [examples[i] for i in split.parts[name]] for name in SPLITS}
     part_where = {name: [where[i] for i in split.parts[name]] for name in SPLITS}
+    notes = _check_split_sizes(parts, src, len(examples))
 
     reports: dict[str, ValidationReport] = {}
     for n, name in enumerate(SPLITS):
         if parts[name]:
+            role = "training" if name == "train" else "validation"
             reports[name] = validate_examples(
-                parts[name], method=method, model=model, source=f"{name}.jsonl"
+                parts[name], method=method, model=model, source=f"{name}.jsonl", role=role
             )
         emit(ProgressEvent("validate", n + 1, len(SPLITS)))
     _check_reports(reports, part_where, src)
 
+    # An empty split gets no file: an empty JSONL is not a valid file for any command.
+    written = [name for name in SPLITS if parts[name]]
     payloads = {
         name: "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in parts[name]).encode("utf-8")
-        for name in SPLITS
+        for name in written
     }
-    files = {name: out / f"{name}.jsonl" for name in SPLITS}
+    files = {name: out / f"{name}.jsonl" for name in written}
     labels: dict[str, dict[str, int]] = {}
     if split.stratified:
         for name in SPLITS:
@@ -240,7 +281,7 @@ def prepare(
                 "bytes": len(payloads[name]),
                 "sha256": hashlib.sha256(payloads[name]).hexdigest(),
             }
-            for name in SPLITS
+            for name in written
         },
         "tokens": {name: r.tokens.to_dict() for name, r in reports.items()},
         "estimate": reports["train"].to_dict()["estimate"] if "train" in reports else None,
@@ -253,10 +294,14 @@ def prepare(
         with contextlib.ExitStack() as stack:
             fh = stack.enter_context(atomic_writer(out / "manifest.json", "wb"))
             fh.write(manifest_bytes)
-            for n, name in enumerate(SPLITS):
+            for n, name in enumerate(written):
                 part = stack.enter_context(atomic_writer(files[name], "wb"))
                 part.write(payloads[name])
-                emit(ProgressEvent("write", n + 1, len(SPLITS)))
+                emit(ProgressEvent("write", n + 1, len(written)))
+        # A file of an earlier prepare for a split that is now empty would pass for this one.
+        for name in SPLITS:
+            if name not in files and (out / f"{name}.jsonl").is_file():
+                (out / f"{name}.jsonl").unlink()
     except OSError as exc:  # disk full, permissions, a folder where a file should go
         # os.replace names its target second; other failures are on a temp file in ``out``
         raise InputError(
@@ -272,4 +317,5 @@ def prepare(
         dropped_duplicates=dedup.exact + dedup.normalized,
         manifest=manifest,
         reports=reports,
+        notes=tuple(notes),
     )

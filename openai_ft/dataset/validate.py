@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import signal
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,12 +37,18 @@ __all__ = [
     "TokenStats",
     "ValidationReport",
     "first_error",
+    "fix_tip",
+    "missing_input",
+    "role_of",
     "validate",
     "validate_examples",
     "validate_many",
 ]
 
-MIN_EXAMPLES = 10
+MIN_EXAMPLES = 10  # OpenAI's minimum for a training file; a held-out file may be smaller
+ROLES = ("auto", "training", "validation")
+# File names that mark a held-out file (validation.jsonl, val-2.jsonl, test.jsonl, dev_set.jsonl).
+_HELD_OUT_NAME = re.compile(r"^(validation|valid|val|test|eval|evaluation|dev|holdout)([._-]|$)")
 FILES_API_LIMIT = 512 * 1024**2
 UPLOADS_API_LIMIT = 8 * 1024**3
 POOL_THRESHOLD = 2 * 1024**2
@@ -59,6 +66,64 @@ class _Merged:
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}", tip=f"use one of {', '.join(METHODS)}")
+
+
+def role_of(path: str | Path, role: str = "auto") -> str:
+    """``training`` or ``validation``: ``auto`` reads it from the file name (validation*, test*...)."""
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}", tip=f"use one of {', '.join(ROLES)}")
+    if role != "auto":
+        return role
+    return "validation" if _HELD_OUT_NAME.match(Path(path).name.lower()) else "training"
+
+
+def missing_input(path: Path, what: str = "file", ids: bool = False) -> InputError:
+    """The error for a path that is not a readable file: missing, a folder, or not a file.
+
+    ``ids``: the command also takes a file id (``train``), so the TIP says so.
+    """
+    if path.is_dir():
+        return InputError(
+            f"{path}: is a directory, not a JSONL {what}",
+            tip="pass the .jsonl file itself (for example train.jsonl inside it)",
+        )
+    if path.exists():
+        return InputError(f"{path}: not a regular file", tip="pass a .jsonl file")
+    tip = "check the path" + (", or give a file-... id" if ids else "")
+    prepared = path.name in ("train.jsonl", "validation.jsonl", "test.jsonl")
+    makefile = Path("Makefile")
+    if prepared and makefile.is_file() and "\nprepare:" in makefile.read_text("utf-8", "replace"):
+        # In a checkout with our Makefile, the prepared splits come from `make prepare`.
+        tip = "check the path, or run `make prepare` first to write it"
+    elif prepared:
+        tip = "check the path, or run `openai-ft prepare TABLE --out-dir DIR` first to write it"
+    return InputError(f"{path}: no such {what}", tip=tip)
+
+
+def fix_tip(path: str | Path, issue: Issue, method: str, then: str) -> str:
+    """The TIP for an invalid file: the right --method when the file is of the other method."""
+    if method != "dpo" and issue.code == "missing_messages" and "--method dpo" in issue.message:
+        return f"{path} is a DPO file: pass --method dpo"
+    if method == "dpo" and "--method supervised" in issue.message:
+        return f"{path} is a supervised (chat) file: pass --method supervised"
+    return f"run `openai-ft validate {path}{'' if method == 'supervised' else ' --method ' + method}` to see every problem, {then}"
+
+
+def _size_issue(examples: int, role: str) -> Issue | None:
+    """The 10-example minimum: an error for a training file, a warning for a held-out one."""
+    if examples >= MIN_EXAMPLES:
+        return None
+    if role == "training":
+        text = f"{examples} examples: at least {MIN_EXAMPLES} are required in a training file"
+        return Issue(None, "too_few_examples", text, None, "error")
+    if examples == 0:
+        text = "0 examples: the file is empty; leave the validation file out instead"
+        return Issue(None, "too_few_examples", text, None, "error")
+    text = (
+        f"{examples} examples: enough for a validation file (the minimum of"
+        f" {MIN_EXAMPLES} applies to training files), but its loss will be noisy"
+    )
+    return Issue(None, "too_few_examples", text, None, "warning")
 
 
 def _open_check(path: Path) -> int:
@@ -118,7 +183,12 @@ def _token_stats(totals: array[int], assistant: int) -> TokenStats:
 
 
 def _merge(
-    source: str, method: str, model: str, results: Iterable[ChunkResult], file_issues: list[Issue]
+    source: str,
+    method: str,
+    model: str,
+    results: Iterable[ChunkResult],
+    file_issues: list[Issue],
+    role: str = "training",
 ) -> _Merged:
     quality = FileQuality()
     errors = [i for i in file_issues if i.severity == "error"]
@@ -141,16 +211,9 @@ def _merge(
             res.replies, res.long_replies, [(ln + offset, t) for ln, t in res.short]
         )
         offset += res.lines
-    if examples < MIN_EXAMPLES and not any(i.code == "file_too_large" for i in errors):
-        errors.append(
-            Issue(
-                None,
-                "too_few_examples",
-                f"{examples} examples: at least {MIN_EXAMPLES} are required",
-                None,
-                "error",
-            )
-        )
+    size = _size_issue(examples, role)
+    if size is not None and not any(i.code == "file_too_large" for i in errors):
+        (errors if size.severity == "error" else warnings).append(size)
     warnings.extend(quality.finish())
     stats = _token_stats(totals, assistant)
     report = ValidationReport(
@@ -189,8 +252,11 @@ def _model_issues(model: str) -> list[Issue]:
     ]
 
 
-def _scan_path(path: str | Path, method: str, model: str, workers: int | None) -> _Merged:
+def _scan_path(
+    path: str | Path, method: str, model: str, workers: int | None, role: str = "auto"
+) -> _Merged:
     _check_method(method)
+    role = role_of(path, role)
     p = Path(path)
     size = _open_check(p)
     info = model_info(model)
@@ -205,7 +271,7 @@ def _scan_path(path: str | Path, method: str, model: str, workers: int | None) -
                 "error",
             )
         )
-        return _merge(str(path), method, model, [], file_issues)
+        return _merge(str(path), method, model, [], file_issues, role)
     if size > FILES_API_LIMIT:
         file_issues.append(
             Issue(
@@ -234,8 +300,9 @@ def _scan_path(path: str | Path, method: str, model: str, workers: int | None) -
             _counter(info.encoding)  # load once; forked workers inherit it
             ctx = multiprocessing.get_context("fork" if fork else None)
             with ctx.Pool(min(workers, len(tasks)), initializer=_ignore_ctrl_c) as pool:
-                return _merge(str(path), method, model, pool.imap(scan_chunk, tasks), file_issues)
-        return _merge(str(path), method, model, map(scan_chunk, tasks), file_issues)
+                results = pool.imap(scan_chunk, tasks)
+                return _merge(str(path), method, model, results, file_issues, role)
+        return _merge(str(path), method, model, map(scan_chunk, tasks), file_issues, role)
     except OSError as exc:
         raise InputError(
             f"{path}: read failed: {exc.strerror}", tip="check the file and retry"
@@ -248,9 +315,14 @@ def validate(
     method: str = "supervised",
     model: str = DEFAULT_MODEL,
     workers: int | None = None,
+    role: str = "auto",
 ) -> ValidationReport:
-    """Check every line of a JSONL training file; raises InputError if it cannot be read."""
-    return _scan_path(path, method, model, workers).report
+    """Check every line of a JSONL training file; raises InputError if it cannot be read.
+
+    ``role`` decides the 10-example minimum (an error for ``training``, a warning for
+    ``validation``); ``auto`` reads it from the file name (see :func:`role_of`).
+    """
+    return _scan_path(path, method, model, workers, role).report
 
 
 def validate_many(
@@ -259,9 +331,10 @@ def validate_many(
     method: str = "supervised",
     model: str = DEFAULT_MODEL,
     workers: int | None = None,
+    role: str = "auto",
 ) -> list[ValidationReport]:
     """Validate several files and warn about examples repeated across them (train/validation/test)."""
-    merged = [_scan_path(p, method, model, workers) for p in paths]
+    merged = [_scan_path(p, method, model, workers, role) for p in paths]
     seen_exact: dict[int, tuple[str, int]] = {}
     seen_near: dict[int, tuple[str, int]] = {}
     out = []
@@ -296,9 +369,11 @@ def validate_examples(
     method: str = "supervised",
     model: str = DEFAULT_MODEL,
     source: str = "<memory>",
+    role: str = "training",
 ) -> ValidationReport:
     """Validate in-memory examples; issue lines are their 1-based positions."""
     _check_method(method)
+    role = role_of(source, role)
     info = model_info(model)
     scanner = Scanner(method, info.encoding, info.context_limit)
     for i, example in enumerate(examples, 1):
@@ -310,12 +385,13 @@ def validate_examples(
             ),
         )
     scanner.result.lines = len(examples)
-    return _merge(source, method, model, [scanner.result], _model_issues(model)).report
+    return _merge(source, method, model, [scanner.result], _model_issues(model), role).report
 
 
-def first_error(path: str | Path, method: str = "supervised") -> Issue | None:
+def first_error(path: str | Path, method: str = "supervised", role: str = "auto") -> Issue | None:
     """The first error of a file (format rules only, stops early); None when the file is valid."""
     _check_method(method)
+    role = role_of(path, role)
     p = Path(path)
     _open_check(p)
     info = model_info(DEFAULT_MODEL)
@@ -335,12 +411,5 @@ def first_error(path: str | Path, method: str = "supervised") -> Issue | None:
             if scanner.result.errors:
                 return scanner.result.errors[0]
             examples = scanner.result.examples
-    if examples < MIN_EXAMPLES:
-        return Issue(
-            None,
-            "too_few_examples",
-            f"{examples} examples: at least {MIN_EXAMPLES} are required",
-            None,
-            "error",
-        )
-    return None
+    size = _size_issue(examples, role)
+    return size if size is not None and size.severity == "error" else None
