@@ -344,5 +344,5 @@ def _unwritable(out: Path) -> Iterator[None]:
     except OSError as exc:
         raise InputError(
             f"{out}: cannot write the report there ({exc.strerror or exc})",
-            tip="pass --out a folder you can write to",
+            tip="pass --out-dir a folder you can write to",
         ) from None

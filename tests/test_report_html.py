@@ -229,3 +229,21 @@ def test_examples_view_caps_rows_keeping_every_disagreement(
     kinds = re.findall(r'<tr class="((?:dis)?agree)">', view)
     assert kinds == ["agree", "disagree", "disagree"]  # example 0, then 4 and 5, in order
     assert "The first 3 of 6 examples" in view and "disagree on 2" in view
+
+
+def test_cjk_labels_without_a_cjk_font_are_one_warning(
+    write_jsonl: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openai_ft import report_plots
+
+    labels = ["\u9000\u6b3e", "\u8d26\u5355"]  # refund, billing
+    data = write_jsonl([_chat(f"ticket {i}", labels[i % 2]) for i in range(4)])
+    run = evaluate(data, [BASE], scorers=["classification"])
+    monkeypatch.setattr(report_plots, "font_families", lambda: ["DejaVu Sans"])
+    warnings: list[str] = []
+    write_report(run.run_id, run.results, run.summary, tmp_path / "r", on_warning=warnings.append)
+    assert len(warnings) == 1 and warnings[0].startswith("no CJK font is installed here")
+    assert "fonts-noto-cjk" in (tmp_path / "r" / "report.html").read_text("utf-8")
+    monkeypatch.setattr(report_plots, "font_families", lambda: ["DejaVu Sans", "Noto Sans CJK SC"])
+    assert not report_plots.cjk_text_without_font(labels)
+    assert not report_plots.cjk_text_without_font(["plain", "text"])

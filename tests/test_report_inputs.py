@@ -90,7 +90,7 @@ def test_report_out_that_cannot_be_written(
     assert main(["report", run.run_id, "--out", str(target)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"ERROR {target}: cannot write the report there (Not a directory)"
-    assert err[1] == "TIP pass --out a folder you can write to"
+    assert err[1] == "TIP pass --out-dir a folder you can write to"
     assert len(err) == 2
 
 
