@@ -3,7 +3,8 @@
 Backends: ``local`` (the in-process local service through an httpx2 transport, no sockets),
 ``openai`` (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``, or
 ``--base-url`` for any OpenAI-compatible server) and ``azure`` (``AZURE_OPENAI_ENDPOINT``,
-``AZURE_OPENAI_API_KEY``, ``OPENAI_API_VERSION``).
+``AZURE_OPENAI_API_KEY``; the v1 API ``<endpoint>/openai/v1/``, or the classic one when
+``OPENAI_API_VERSION`` is set).
 
 The SDK retries (408/409/429/5xx, honouring retry-after) and paginates; we never add a second
 retry layer around it. It sends no idempotency key, so calls that *create* things go through
@@ -116,8 +117,10 @@ def make_client(
             api_key="local", base_url=LOCAL_BASE_URL, http_client=http, max_retries=max_retries
         )
     if s.backend == "azure":
-        return openai.AzureOpenAI(
-            **_azure_kwargs(),
+        classic, kwargs = _azure_kwargs()
+        azure_cls = openai.AzureOpenAI if classic else openai.OpenAI
+        return azure_cls(
+            **kwargs,
             http_client=openai.DefaultHttpx2Client(timeout=timeout),
             max_retries=max_retries,
         )
@@ -151,8 +154,10 @@ def make_async_client(
             api_key="local", base_url=LOCAL_BASE_URL, http_client=http, max_retries=max_retries
         )
     if s.backend == "azure":
-        return openai.AsyncAzureOpenAI(
-            **_azure_kwargs(),
+        classic, kwargs = _azure_kwargs()
+        async_cls = openai.AsyncAzureOpenAI if classic else openai.AsyncOpenAI
+        return async_cls(
+            **kwargs,
             http_client=openai.DefaultAsyncHttpx2Client(timeout=timeout, limits=limits),
             max_retries=max_retries,
         )
@@ -178,18 +183,33 @@ def _openai_kwargs(s: BackendSettings) -> dict[str, Any]:
     }
 
 
-def _azure_kwargs(endpoint: str | None = None) -> dict[str, Any]:
+def azure_endpoint_root(endpoint: str) -> str:
+    """``https://NAME.openai.azure.com`` from an endpoint given with or without its API path."""
+    root = endpoint.strip().rstrip("/")
+    for tail in ("/openai/v1", "/openai"):
+        root = root.removesuffix(tail)
+    return root
+
+
+def _azure_kwargs(endpoint: str | None = None) -> tuple[bool, dict[str, Any]]:
+    """Azure's client settings: the v1 data plane (``<endpoint>/openai/v1/``, no api-version,
+    the key as a bearer token) unless ``OPENAI_API_VERSION`` asks for the classic API; returns
+    (classic, keyword arguments)."""
     key = os.environ.get("AZURE_OPENAI_API_KEY")
     endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
     version = os.environ.get("OPENAI_API_VERSION")
     if not key:
         raise _missing_key("AZURE_OPENAI_API_KEY")
-    if not endpoint or not version:
+    if not endpoint:
         raise UsageError(
-            "Azure OpenAI needs AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION",
-            tip="export AZURE_OPENAI_ENDPOINT=https://NAME.openai.azure.com and OPENAI_API_VERSION=2025-04-01-preview",
+            "Azure OpenAI needs AZURE_OPENAI_ENDPOINT",
+            tip="export AZURE_OPENAI_ENDPOINT=https://NAME.openai.azure.com (the v1 API is used"
+            " unless OPENAI_API_VERSION is set)",
         )
-    return {"api_key": key, "azure_endpoint": endpoint, "api_version": version}
+    root = azure_endpoint_root(endpoint)
+    if version:
+        return True, {"api_key": key, "azure_endpoint": root, "api_version": version}
+    return False, {"api_key": key, "base_url": f"{root}/openai/v1/"}
 
 
 # What store.location() records: "<base url> org=<org> project=<project>" ('' when unknown).
@@ -234,9 +254,9 @@ def recorded_client(
     }
     http = openai.DefaultHttpx2Client(timeout=timeout)
     if kind == "azure":
-        endpoint = host.rstrip("/").removesuffix("/openai")
-        kwargs = _azure_kwargs(endpoint)
-        return openai.AzureOpenAI(**kwargs, default_headers=headers, http_client=http)
+        classic, kwargs = _azure_kwargs(azure_endpoint_root(host))
+        azure_cls = openai.AzureOpenAI if classic else openai.OpenAI
+        return azure_cls(**kwargs, default_headers=headers, http_client=http)
     if "api.openai.com" in host and not os.environ.get("OPENAI_API_KEY"):
         raise _missing_key("OPENAI_API_KEY")  # not the "none" key of a self-hosted server
     kwargs = _openai_kwargs(BackendSettings(kind, base_url=host))

@@ -19,9 +19,12 @@ OPEN_WEIGHT_HYPERPARAMETERS = (
     "freeze_layers", "weight_decay", "warmup_ratio", "lr_scheduler", "max_seq_length",
     "gradient_accumulation_steps", "eval_steps", "early_stopping_patience",
 )  # fmt: skip
+# Azure OpenAI's own (openai_ft.azure.training refuses them on other backends).
+AZURE_HYPERPARAMETERS = ("prompt_loss_weight", "l2_multiplier")
 TRAIN_KEYS = (
     "training_file", "validation_file", "model", "method", "suffix", "seed", "metadata",
-    "wandb_project", "budget_usd", "backend", "base_url", "hyperparameters", *HYPERPARAMETERS,
+    "wandb_project", "budget_usd", "backend", "base_url", "hyperparameters", "training_type",
+    *HYPERPARAMETERS,
 )  # fmt: skip
 # Tables other commands read from the same file (``eval --config run.toml`` reads [eval]).
 OTHER_TABLES = ("eval", "train")
@@ -54,9 +57,9 @@ def check_run_config(cfg: Mapping[str, Any], where: str = "run config") -> dict[
             raise _unknown(key, (*TRAIN_KEYS, *OTHER_TABLES), where)
         if key in ("hyperparameters", "metadata") and not isinstance(value, Mapping):
             raise UsageError(f"{where}: {key!r} must be a table", tip=f"write it as [{key}]")
+    known = HYPERPARAMETERS + OPEN_WEIGHT_HYPERPARAMETERS + AZURE_HYPERPARAMETERS
     for key in flat.get("hyperparameters", {}):
-        if key not in HYPERPARAMETERS + OPEN_WEIGHT_HYPERPARAMETERS:
-            known = HYPERPARAMETERS + OPEN_WEIGHT_HYPERPARAMETERS
+        if key not in known:
             raise _unknown(key, known, f"{where} [hyperparameters]")
     return flat
 

@@ -101,6 +101,8 @@ def _whole(text: str | None) -> int | str | None:
 @click.option("--hp", "hp", multiple=True, metavar="KEY=VALUE",
               help="Any other hyperparameter (open-weight models: lora_rank=8...), repeatable.")  # fmt: skip
 @click.option("--suffix", default=None)
+@click.option("--training-type", type=click.Choice(["standard", "global", "developer"]),
+              default=None, help="Azure OpenAI only: where and at what price the job trains.")  # fmt: skip
 @click.option("--seed", type=int, default=None)
 @click.option("--metadata", "meta", multiple=True, help="k=v, repeatable.")
 @click.option("--wandb-project", default=None, help="Pass OpenAI's W&B integration through.")
@@ -179,7 +181,7 @@ def train_cmd(**o: Any) -> int:
             wandb_project=o["wandb_project"], config=cfg, new=o["new"],
             budget_usd=o["budget_usd"], force=o["force"], confirm=confirm,
             client=client, backend=settings.backend, base_url=settings.base_url,
-            on_upload=on_progress, hyperparameters=hp or None,
+            on_upload=on_progress, hyperparameters=hp or None, training_type=o["training_type"],
             on_wait=lambda: click.echo(_WAITING, err=True),
         )  # fmt: skip
     finally:
