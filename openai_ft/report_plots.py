@@ -144,7 +144,8 @@ def confusion_plot(rep: dict[str, Any], title: str) -> str:
 
 
 def _confusion_figure(plt: Any, rep: dict[str, Any], title: str) -> str:
-    labels, matrix = rep["labels"], rep["confusion"]
+    labels = [shorten_middle(str(label), 30) for label in rep["labels"]]
+    matrix = rep["confusion"]
     size = max(3.0, 0.45 * len(labels) + 1.5)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
