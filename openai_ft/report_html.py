@@ -182,8 +182,8 @@ def examples_html(frame: pd.DataFrame, models: Sequence[str]) -> str:
     ]
     if len(chosen) < len(examples):
         parts.append(
-            f'<p class="note">The first {len(chosen)} of {len(examples)} examples, every'
-            " disagreement first; results.csv holds them all.</p>"
+            f'<p class="note">{len(chosen)} of {len(examples)} examples shown (every'
+            " disagreement first); results.csv holds them all.</p>"
         )
     parts.append(
         '<div class="scroll"><table id="examples-table"><thead><tr>'

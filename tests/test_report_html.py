@@ -228,7 +228,7 @@ def test_examples_view_caps_rows_keeping_every_disagreement(
     view = examples_html(pd.DataFrame(records), [BASE, OTHER])
     kinds = re.findall(r'<tr class="((?:dis)?agree)">', view)
     assert kinds == ["agree", "disagree", "disagree"]  # example 0, then 4 and 5, in order
-    assert "The first 3 of 6 examples" in view and "disagree on 2" in view
+    assert "3 of 6 examples shown" in view and "disagree on 2" in view
 
 
 def test_cjk_labels_without_a_cjk_font_are_one_warning(
