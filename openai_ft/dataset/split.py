@@ -12,7 +12,7 @@ import random
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,3 +182,25 @@ def split_examples(
             rng.shuffle(idx)  # training order should not follow the source file's order
         parts[name] = tuple(idx)
     return Split(parts=parts, stratified=stratified)
+
+
+def pin_split(
+    split: Split,
+    examples: Sequence[dict[str, Any]],
+    pin: Callable[[dict[str, Any]], str | None],
+    seed: int,
+) -> Split:
+    """Move every example ``pin`` names a split for into that split (retrain: an example seen
+    before stays where it was, so a test example never reaches train); the rest stay put."""
+    moved: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for name in SPLITS:
+        for i in split.parts[name]:
+            target = pin(examples[i])
+            moved[target if target in SPLITS else name].append(i)
+    if moved["train"] != list(split.parts["train"]):
+        random.Random(seed).shuffle(moved["train"])
+    moved["validation"].sort()
+    moved["test"].sort()
+    return Split(
+        parts={name: tuple(idx) for name, idx in moved.items()}, stratified=split.stratified
+    )
