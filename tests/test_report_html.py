@@ -107,8 +107,9 @@ class _Dom(HTMLParser):
         self.text.append(data)
 
 
-def _dump(tmp_path: Path, url: str) -> _Dom:
-    done = _chromium(tmp_path, "--dump-dom", url)
+def _dump(tmp_path: Path, url: str, *more: str) -> _Dom:
+    """The DOM after the page's script ran (``more``: e.g. a screenshot in the same run)."""
+    done = _chromium(tmp_path, *more, "--dump-dom", url)
     assert done.returncode == 0, done.stderr[-2000:]
     dom = _Dom()
     dom.feed(done.stdout)
@@ -124,13 +125,10 @@ def test_chromium_renders_the_report_with_figures_tables_and_filter(
     report: Path, tmp_path: Path
 ) -> None:
     shot = tmp_path / "report.png"
-    done = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2400", report.as_uri())
-    assert done.returncode == 0, done.stderr[-2000:]
+    dom = _dump(tmp_path, report.as_uri(), f"--screenshot={shot}", "--window-size=1200,2400")
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert struct.unpack(">II", png[16:24]) == (1200, 2400)  # IHDR: width, height
-
-    dom = _dump(tmp_path, report.as_uri())
     tags = [t for t, _ in dom.tags]
     text = "".join(dom.text)
     # The figures: scores and one confusion matrix per model, each with its caption above it.
