@@ -45,9 +45,22 @@ def make_console(file: TextIO | None = None) -> Console:
     width = None
     if not stream.isatty() and not os.environ.get("COLUMNS"):
         width = PLAIN_WIDTH
-    return Console(file=stream, width=width)
+    console = Console(file=stream, width=width)
+    console.on_broken_pipe = _pipe_gone  # type: ignore[method-assign]
+    return console
+
+
+def _pipe_gone() -> None:
+    """rich exits with status 1 when the reader of stdout has gone (``| head -1``); raise
+    instead, so that cli.main ends quietly with 0, as for any other closed pipe."""
+    raise BrokenPipeError(32, "the reader of the output has gone")
 
 
 def stderr_console() -> Console:
     """A rich Console on stderr (progress and status never go to stdout)."""
     return make_console(sys.stderr)
+
+
+def stdout_console() -> Console:
+    """A rich Console on stdout, for results a person may redirect to a file."""
+    return make_console(sys.stdout)

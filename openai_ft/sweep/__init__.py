@@ -1,0 +1,383 @@
+"""``sweep``: train a grid of hyperparameters, choose on the validation split, test once.
+
+The steps: plan (validate the inputs, count the jobs, estimate the cost, refuse above the budget,
+ask), then train every point (:mod:`openai_ft.sweep.run`), choose on the validation split and
+evaluate only the winner and the base model on the test split (:mod:`openai_ft.sweep.select`).
+Everything is recorded in the ledger (:mod:`openai_ft.sweep.state`): the same sweep run again
+attaches to its jobs and creates none, and once the test split was used its verdict is read back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openai_ft.errors import BudgetExceeded, DataError, InputError, UsageError
+from openai_ft.sweep.run import PointView, Scheduler, SweepUpdate, initial_points
+from openai_ft.sweep.spec import SweepSpec, check_grid, parse_grid, sweep_id, sweep_table
+
+if TYPE_CHECKING:
+    import openai
+    import pandas as pd
+
+    from openai_ft.config import BackendSettings
+    from openai_ft.store import Ledger
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep would do; shown before anything is uploaded or created."""
+
+    sweep_id: str
+    model: str
+    points: tuple[dict[str, Any], ...]
+    estimates: tuple[float | None, ...]
+    to_create: int
+
+    @property
+    def total_usd(self) -> float | None:
+        """The estimated training cost of every point (None when a file is given by id)."""
+        if any(e is None for e in self.estimates):
+            return None
+        return round(sum(e for e in self.estimates if e is not None), 4)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """How a sweep ended: its points, the validation choice and the one test verdict."""
+
+    sweep_id: str
+    model: str
+    points: tuple[PointView, ...]
+    selection: dict[str, Any] | None
+    test: dict[str, Any] | None
+    test_reused: bool
+    interrupted: bool
+    cost_usd: dict[str, float]
+    backend: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (points as dicts)."""
+        out = asdict(self)
+        out["points"] = [{**asdict(p), "model": p.model} for p in self.points]
+        return out
+
+
+def _estimates(spec: SweepSpec, points: list[dict[str, Any]]) -> list[float | None]:
+    """Each point's training cost, by the estimate ``train`` shows; refuses invalid data."""
+    from openai_ft.catalog import estimate_training_cost, resolve_model_name
+    from openai_ft.dataset.validate import validate
+
+    path = Path(spec.training_file)
+    if not path.is_file():
+        if spec.training_file.startswith("file-"):
+            return [None] * len(points)
+        raise InputError(
+            f"{path}: training file not found", tip="give a JSONL path or a file-... id"
+        )
+    report = validate(path, method=spec.method, model=resolve_model_name(spec.model))
+    if not report.valid:
+        first = next((e for e in report.errors if e.line), report.errors[0])
+        where = f"{path}:{first.line}" if first.line else str(path)
+        raise DataError(
+            f"{where}: {first.message} ({len(report.errors)} error(s) in all); no job created",
+            tip=f"run `openai-ft validate {path}` to see every problem",
+        )
+    per_epoch = report.estimate.tokens_per_epoch
+    return [
+        estimate_training_cost(
+            per_epoch, report.examples, spec.model, hp.get("n_epochs", "auto")
+        ).usd
+        for hp in points
+    ]
+
+
+def _check_eval_files(spec: SweepSpec) -> None:
+    """The validation and test files must be readable eval sets before any job is created."""
+    from openai_ft.evaluate.data import load_examples
+
+    for role, value in (("validation", spec.validation_file), ("test", spec.test_file)):
+        if value is None:
+            continue
+        if not Path(value).is_file():
+            raise InputError(
+                f"{value}: {role} file not found",
+                tip=f"pass --{role}-file PATH (a chat JSONL the sweep evaluates on)",
+            )
+        load_examples(value)
+
+
+def plan_sweep(spec: SweepSpec, backend: str, ledger: Ledger) -> SweepPlan:
+    """Validate the inputs and say how many jobs a sweep creates and what they cost."""
+    from openai_ft.sweep.state import load_points
+
+    if spec.max_parallel < 1:
+        raise UsageError(
+            f"max_parallel must be at least 1, got {spec.max_parallel}",
+            tip="pass --max-parallel 1 or more",
+        )
+    if spec.random is not None and spec.random < 1:
+        raise UsageError(
+            f"random must be at least 1, got {spec.random}", tip="pass --random N with N >= 1"
+        )
+    points = spec.points()
+    _check_eval_files(spec)
+    estimates = _estimates(spec, points)
+    sid = sweep_id(spec, backend)
+    known = load_points(ledger, sid)
+    to_create = sum(1 for i in range(len(points)) if not (known.get(i) or {}).get("job_id"))
+    plan = SweepPlan(sid, spec.model, tuple(points), tuple(estimates), to_create)
+    if spec.budget_usd is not None:
+        total = plan.total_usd
+        if total is None:
+            raise UsageError(
+                "cannot check --budget-usd: no cost estimate for a file given by id",
+                tip="pass the training file as a path, or drop --budget-usd",
+            )
+        if total > spec.budget_usd:
+            raise BudgetExceeded(
+                f"the sweep's {len(points)} jobs are estimated at ${total:.2f}, above the budget of"
+                f" ${spec.budget_usd:.2f}; nothing was uploaded or created",
+                tip="raise --budget-usd, use fewer values (or --random N), or a cheaper --model",
+            )
+    return plan
+
+
+def sweep(
+    spec: SweepSpec,
+    *,
+    backend: str | None = None,
+    base_url: str | None = None,
+    client: openai.OpenAI | None = None,
+    ledger: Ledger | None = None,
+    confirm: Callable[[SweepPlan], bool] | None = None,
+    on_event: Callable[[SweepUpdate], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    poll_interval: float = 5.0,
+) -> SweepResult:
+    """Run a sweep to its end (or attach to the one these inputs started) and return its result.
+
+    ``confirm`` sees the plan before anything is uploaded or created (also when every point has
+    its job already); False stops there. Ctrl-C returns ``interrupted=True`` with the jobs left
+    running: the same call attaches again.
+    """
+    from openai_ft.client import make_client
+    from openai_ft.config import resolve_backend
+    from openai_ft.store import Ledger
+    from openai_ft.sweep import state
+
+    settings = resolve_backend(backend, base_url)
+    cli = client or make_client(settings)
+    own = ledger is None
+    led = state.open_sweeps(ledger or Ledger())
+    try:
+        plan = plan_sweep(spec, settings.name, led)
+        if confirm is not None and not confirm(plan):
+            raise UsageError("no job created: declined at the prompt", tip="pass --yes to skip it")
+        state.record_sweep(led, plan.sweep_id, settings.name, _spec_json(spec))
+        recorded = state.load_points(led, plan.sweep_id)
+        points = initial_points(plan.points, recorded, plan.estimates)
+        for p in points:
+            state.save_point(led, plan.sweep_id, p.index, p.hyperparameters)
+        done = _train_points(
+            spec, points, cli, settings, led, plan.sweep_id, on_event, sleep, poll_interval
+        )
+        final = tuple(done.points)
+        if not done.finished:
+            return _result(plan, final, None, None, False, True, settings.name)
+        return _select_and_test(spec, plan, final, cli, settings, led)
+    finally:
+        if own:
+            led.close()
+
+
+@dataclass(frozen=True)
+class _Trained:
+    points: list[PointView]
+    finished: bool
+
+
+def _train_points(
+    spec: SweepSpec,
+    points: list[PointView],
+    client: Any,
+    settings: BackendSettings,
+    led: Ledger,
+    sid: str,
+    on_event: Callable[[SweepUpdate], None] | None,
+    sleep: Callable[[float], None],
+    poll_interval: float,
+) -> _Trained:
+    """Train (or attach to) every point, at most ``max_parallel`` at once."""
+    from openai_ft.jobs import train
+    from openai_ft.runs import record_job
+    from openai_ft.sweep.state import save_point
+
+    def start(point: PointView) -> Any:
+        return train(
+            spec.training_file,
+            spec.validation_file,
+            model=spec.model,
+            method=spec.method,
+            suffix=spec.suffix,
+            hyperparameters=point.hyperparameters,
+            client=client,
+            backend=settings.backend,
+            base_url=settings.base_url,
+            ledger=led,
+            sleep=sleep,
+        )
+
+    def save(p: PointView) -> None:
+        save_point(
+            led,
+            sid,
+            p.index,
+            p.hyperparameters,
+            job_id=p.job_id,
+            status=p.status,
+            fine_tuned_model=p.fine_tuned_model,
+            error=p.error,
+            note=p.note,
+            trained_tokens=p.trained_tokens,
+            checkpoint=p.checkpoint,
+        )
+
+    sched = Scheduler(
+        client,
+        start,
+        save,
+        lambda job: record_job(led, settings.name, job),
+        on_event or (lambda _u: None),
+        sleep,
+        max_parallel=spec.max_parallel,
+        early_stop=spec.early_stop,
+        poll_interval=poll_interval,
+        points=points,
+    )
+    finished = sched.run()
+    return _Trained(sched.points, finished)
+
+
+def _select_and_test(
+    spec: SweepSpec,
+    plan: SweepPlan,
+    points: tuple[PointView, ...],
+    client: Any,
+    settings: BackendSettings,
+    led: Ledger,
+) -> SweepResult:
+    """Choose on validation; evaluate the winner and the base on test once (read back after)."""
+    from openai_ft.evaluate.api import evaluate
+    from openai_ft.evaluate.scorers import as_scorer
+    from openai_ft.job_ops import list_checkpoints
+    from openai_ft.sweep import select, state
+
+    row = state.load_sweep(led, plan.sweep_id) or {}
+    if row.get("test") is not None and row.get("selection") is not None:
+        # The test split was used for this sweep: its choice and verdict stand.
+        return _result(plan, points, row["selection"], row["test"], True, False, settings.name)
+    scorer_objs = [as_scorer(s) for s in spec.scorers]
+    ckpts = (lambda job_id: list_checkpoints(client, job_id)) if spec.checkpoints else None
+    cands = select.candidates(points, ckpts)
+    if not cands:
+        return _result(plan, points, None, None, False, False, settings.name)
+    sampling = {"temperature": 0, "seed": spec.seed}
+    models = list(dict.fromkeys(c.model for c in cands))
+    val = evaluate(
+        spec.validation_file,
+        models,
+        scorers=list(spec.scorers),
+        settings=settings,
+        ledger=led,
+        **sampling,
+    )
+    selection = select.choose(val, cands, scorer_objs)
+    test = None
+    if spec.test_file:
+        winner = selection["winner"]["model"]
+        res = evaluate(
+            spec.test_file,
+            [spec.model, winner],
+            scorers=list(spec.scorers),
+            settings=settings,
+            ledger=led,
+            **sampling,
+        )
+        test = select.test_verdict(res, spec.model, winner, scorer_objs[0].name)
+        state.save_test(led, plan.sweep_id, selection, test)
+    else:
+        state.save_selection(led, plan.sweep_id, selection)
+    return _result(plan, points, selection, test, False, False, settings.name)
+
+
+def _result(
+    plan: SweepPlan,
+    points: tuple[PointView, ...],
+    selection: dict[str, Any] | None,
+    test: dict[str, Any] | None,
+    reused: bool,
+    interrupted: bool,
+    backend: str,
+) -> SweepResult:
+    from openai_ft.catalog import model_info
+
+    price = model_info(plan.model).training_usd_per_1m
+    training = 0.0
+    for p in points:
+        if p.trained_tokens:
+            training += p.trained_tokens / 1_000_000 * price
+        elif p.job_id and p.estimate_usd:
+            training += p.estimate_usd  # not reported yet: the estimate stands in
+    evals = (selection or {}).get("cost_usd", 0.0) + (test or {}).get("cost_usd", 0.0)
+    cost = {
+        "training": round(training, 4),
+        "eval": round(evals, 6),
+        "total": round(training + evals, 4),
+    }
+    return SweepResult(
+        plan.sweep_id, plan.model, points, selection, test, reused, interrupted, cost, backend
+    )
+
+
+def loss_curves(
+    client: Any, result: SweepResult, on_warning: Callable[[str], None] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Each point's per-step losses (``p0``, ``p1``...); one that cannot be read is left out."""
+    from openai_ft.errors import OpenAIFTError
+    from openai_ft.job_ops import job_metrics
+
+    out: dict[str, pd.DataFrame] = {}
+    for p in result.points:
+        if p.job_id is None:
+            continue
+        try:
+            out[f"p{p.index}"] = job_metrics(client, p.job_id)
+        except OpenAIFTError as exc:
+            if on_warning is not None:
+                on_warning(f"loss curve of p{p.index} ({p.job_id}) left out: {exc.message}")
+    return out
+
+
+def _spec_json(spec: SweepSpec) -> dict[str, Any]:
+    out = asdict(spec)
+    out["grid"] = {k: list(v) for k, v in spec.grid.items()}
+    return out
+
+
+__all__ = [
+    "PointView",
+    "SweepPlan",
+    "SweepResult",
+    "SweepSpec",
+    "SweepUpdate",
+    "check_grid",
+    "loss_curves",
+    "parse_grid",
+    "plan_sweep",
+    "sweep",
+    "sweep_table",
+]
