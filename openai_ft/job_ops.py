@@ -70,6 +70,58 @@ def job_status(client: openai.OpenAI, job_id: str) -> JobInfo:
         return job_info(client.fine_tuning.jobs.retrieve(job_id))
 
 
+@dataclass(frozen=True)
+class JobProgress:
+    """Where a job is: its latest step and losses, and the hyperparameters it runs with."""
+
+    step: int | None
+    total_steps: int | None
+    train_loss: float | None
+    valid_loss: float | None
+    hyperparameters: dict[str, Any]
+
+
+def job_progress(client: openai.OpenAI, job_id: str) -> JobProgress:
+    """A job's hyperparameters and its latest metrics event (one page of events, newest first)."""
+    with translate_errors(f"reading job {job_id}"):
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        page = client.fine_tuning.jobs.list_events(job_id, limit=50)
+    latest: dict[str, Any] = {}
+    for ev in page.data:
+        data = ev.data if isinstance(ev.data, dict) else {}
+        step = data.get("step")
+        metrics = getattr(ev, "type", None) == "metrics" and isinstance(step, int | float)
+        if metrics and step >= latest.get("step", -1):
+            latest = data
+    return JobProgress(
+        int(latest["step"]) if "step" in latest else None,
+        _int(latest.get("total_steps")),
+        _float(latest.get("train_loss")),
+        _float(latest.get("full_valid_loss", latest.get("valid_loss"))),
+        _hyperparameters(job),
+    )
+
+
+def _int(x: Any) -> int | None:
+    return int(x) if isinstance(x, int | float) else None
+
+
+def _float(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) else None
+
+
+def _hyperparameters(job: Any) -> dict[str, Any]:
+    """The method's hyperparameters (the resolved values once the job has started)."""
+    method = getattr(job, "method", None)
+    kind = getattr(method, "type", None)
+    hps = getattr(getattr(method, str(kind), None), "hyperparameters", None) if kind else None
+    hps = hps or getattr(job, "hyperparameters", None)
+    if hps is None:
+        return {}
+    raw = hps.model_dump(exclude_none=True) if hasattr(hps, "model_dump") else dict(hps)
+    return {str(k): v for k, v in raw.items()}
+
+
 def control_job(client: openai.OpenAI, job_id: str, action: str) -> JobInfo:
     """Cancel, pause or resume a job."""
     jobs = client.fine_tuning.jobs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from openai_ft.errors import NotFound
@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunRow:
-    """One training run as the ledger recorded it."""
+    """One run (training or eval) as the ledger recorded it.
+
+    ``models`` are an eval's models (baseline first); ``data`` the training or eval file;
+    ``score`` an eval's headline (the best checkpoint's, else the last model's first score).
+    """
 
     run_id: str
     backend: str
@@ -24,6 +28,17 @@ class RunRow:
     status: str | None
     model: str | None
     fine_tuned_model: str | None
+    kind: str = "train"
+    models: tuple[str, ...] = ()
+    data: str | None = None
+    score: str | None = None
+
+    @property
+    def shown_model(self) -> str | None:
+        """The model a person looks for: the fine-tuned one, the base, or an eval's last."""
+        if self.kind == "eval":
+            return self.models[-1] if self.models else None
+        return self.fine_tuned_model or self.model
 
 
 @dataclass(frozen=True)
@@ -135,33 +150,138 @@ def latest_model(backend: str | None = None, ledger: Ledger | None = None) -> st
     return str(row["model"]) if row else None
 
 
-def list_runs(ledger: Ledger, backend: str | None = None, limit: int = 50) -> list[RunRow]:
-    """The most recent training runs (newest first), each with its latest job."""
+# A train refused before any job existed (invalid data, over budget, declined prompt).
+HIDDEN_STATUSES = ("not_created",)
+
+
+def list_runs(
+    ledger: Ledger, backend: str | None = None, limit: int = 50, *, include_all: bool = False
+) -> list[RunRow]:
+    """The most recent runs (newest first): training runs with their latest job, eval runs with
+    their models, data and headline score; refused trains only with ``include_all``."""
     sql = (
-        "SELECT r.id, r.backend, r.created_at, j.job_id, COALESCE(j.status, r.status) AS status,"
-        " j.model, j.fine_tuned_model FROM runs r LEFT JOIN jobs j"
-        " ON j.run_id = r.id AND j.backend = r.backend"
+        "SELECT r.id, r.backend, r.created_at, r.kind, r.config_json, j.job_id,"
+        " COALESCE(j.status, r.status) AS status, j.model, j.fine_tuned_model FROM runs r"
+        " LEFT JOIN jobs j ON j.run_id = r.id AND j.backend = r.backend"
     )
+    where: list[str] = []
     args: list[Any] = []
     if backend:
-        sql += " WHERE r.backend = ?"
+        where.append("r.backend = ?")
         args.append(backend)
+    if not include_all:
+        where.append(f"COALESCE(r.status, '') NOT IN ({','.join('?' * len(HIDDEN_STATUSES))})")
+        args.extend(HIDDEN_STATUSES)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?"
     args.append(limit)
-    return [
-        RunRow(r["id"], r["backend"], r["created_at"], r["job_id"], r["status"], r["model"],
-               r["fine_tuned_model"])
-        for r in ledger.query(sql, args)
-    ]  # fmt: skip
+    return [_run_row(ledger, r) for r in ledger.query(sql, args)]
+
+
+def _run_row(ledger: Ledger, r: Any) -> RunRow:
+    config = _config(r["config_json"])
+    base = RunRow(r["id"], r["backend"], r["created_at"], r["job_id"], r["status"], r["model"],
+                  r["fine_tuned_model"], kind=str(r["kind"] or "train"))  # fmt: skip
+    if base.kind == "eval":
+        models = tuple(str(m) for m in config.get("models") or ())
+        data = config.get("data")
+        return replace(base, models=models, data=str(data) if data else None,
+                       score=_headline(base.run_id))  # fmt: skip
+    return replace(base, model=base.model or config.get("model"),
+                   data=_dataset_path(ledger, config.get("training")))  # fmt: skip
+
+
+def _config(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dataset_path(ledger: Ledger, ref: Any) -> str | None:
+    """The path a training file was prepared or validated at, from its ``sha256:...`` ref."""
+    if not isinstance(ref, str) or not ref.startswith("sha256:"):
+        return ref if isinstance(ref, str) else None
+    row = ledger.one("SELECT path FROM datasets WHERE sha256 = ?", (ref[7:],))
+    return str(row["path"]) if row and row["path"] else None
+
+
+def _summary(run_id: str) -> dict[str, Any] | None:
+    """An eval run's saved summary.json (None when its folder is gone)."""
+    from openai_ft.evaluate.runs import run_dir
+
+    path = run_dir(run_id) / "summary.json"
+    try:
+        value = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _headline(run_id: str) -> str | None:
+    """``exact 0.932``: the best checkpoint's score, else the last model's first score."""
+    summary = _summary(run_id)
+    if not summary or not summary.get("models"):
+        return None
+    best = summary.get("best")
+    if isinstance(best, dict) and isinstance(best.get("score"), int | float):
+        return f"{best['scorer']} {best['score']:.3f}"
+    scores = summary["models"][-1].get("scores") or {}
+    scorer = next(iter(scores), None)
+    mean = scores[scorer].get("mean") if scorer else None
+    return f"{scorer} {mean:.3f}" if isinstance(mean, int | float) else None
+
+
+def eval_steps(ledger: Ledger, run: Any) -> list[tuple[str, str]]:
+    """An eval run as (kind, text) lines: its data, scorers, each model's score, the verdicts,
+    the best checkpoint and where its files are."""
+    from openai_ft.evaluate.runs import run_dir
+    from openai_ft.evaluate.summary import verdict
+
+    config = _config(run["config_json"])
+    steps = [("run", f"{run['id']} (eval) on {run['backend']}")]
+    if config.get("data"):
+        steps.append(("data", str(config["data"])))
+    summary = _summary(str(run["id"]))
+    if summary is None:
+        steps += [("model", str(m)) for m in config.get("models") or ()]
+        steps.append(("summary", f"missing: {run_dir(str(run['id']))} is gone"))
+        return steps
+    for m in summary.get("models") or []:
+        figures = []
+        for name, s in (m.get("scores") or {}).items():
+            if isinstance(s.get("mean"), int | float):
+                lo, hi = s.get("ci95") or (None, None)
+                ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+                figures.append(f"{name} {s['mean']:.3f}{ci}")
+        failed = f", {m['failed']} failed" if m.get("failed") else ""
+        steps.append(("model", f"{m['model']}: {'; '.join(figures) or 'no score'}{failed}"))
+    first = (
+        next(iter(summary["models"][0].get("scores") or {}), None) if summary["models"] else None
+    )
+    steps += [
+        ("verdict", verdict(c)) for c in summary.get("comparisons", []) if c["scorer"] == first
+    ]
+    best = summary.get("best")
+    if isinstance(best, dict):
+        steps.append(("best", f"{best['model']} ({best['scorer']} {best['score']:.3f})"))
+    steps.append(("saved", str(run_dir(str(run["id"])))))
+    steps.append(("report", f"openai-ft report {run['id']}"))
+    return steps
 
 
 def lineage(ledger: Ledger, ident: str) -> Lineage:
-    """The chain source table -> dataset -> uploaded file -> job -> model for a run or job id."""
+    """The chain source table -> dataset -> uploaded file -> job -> model for a run or job id;
+    for an eval run, its summary (data, each model's scores, verdicts, best checkpoint)."""
     job = ledger.one(
         "SELECT * FROM jobs WHERE run_id = ? OR job_id = ? ORDER BY created_at DESC LIMIT 1",
         (ident, ident),
     )
     run = ledger.one("SELECT * FROM runs WHERE id = ?", (job["run_id"] if job else ident,))
+    if job is None and run is not None and run["kind"] == "eval":
+        return Lineage(str(run["id"]), tuple(eval_steps(ledger, run)))
     if job is None and run is None:
         raise NotFound(
             f"no run or job {ident} in the ledger", tip="list them with `openai-ft runs`"

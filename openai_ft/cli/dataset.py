@@ -44,12 +44,14 @@ def validate_cmd(
     paths: tuple[Path, ...], method: str, model: str, role: str, as_json: bool, workers: int | None
 ) -> int:
     """Check JSONL training files against OpenAI's formats; exit 1 when any has errors."""
+    from openai_ft.console import busy
     from openai_ft.dataset.validate import validate, validate_many
 
-    if len(paths) == 1:
-        reports = [validate(paths[0], method=method, model=model, workers=workers, role=role)]
-    else:
-        reports = validate_many(paths, method=method, model=model, workers=workers, role=role)
+    with busy(f"validating {', '.join(str(p) for p in paths)}"):  # a big file takes seconds
+        if len(paths) == 1:
+            reports = [validate(paths[0], method=method, model=model, workers=workers, role=role)]
+        else:
+            reports = validate_many(paths, method=method, model=model, workers=workers, role=role)
     if as_json:
         data = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
         click.echo(json.dumps(data, ensure_ascii=False))

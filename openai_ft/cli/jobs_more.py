@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -14,11 +15,14 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
-def _show_job(info: Any, as_json: bool) -> None:
+def _show_job(info: Any, as_json: bool, progress: Any = None) -> None:
     if as_json:
-        _out(_asdict(info))
+        _out({**_asdict(info), **(_asdict(progress) if progress is not None else {})})
         return
     click.echo(f"{info.id}  {info.status}  {info.model}")
+    if progress is not None:
+        for line in _progress_lines(progress):
+            click.echo(line)
     if info.fine_tuned_model:
         click.echo(f"  model:  {info.fine_tuned_model}")
     if info.trained_tokens:
@@ -27,6 +31,25 @@ def _show_job(info: Any, as_json: bool) -> None:
         click.echo(f"  ETA:    {_when(info.estimated_finish)}")
     if info.error:
         click.echo(f"  error:  {info.error}")
+
+
+def _loss(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _progress_lines(p: Any) -> list[str]:
+    """Step, losses and hyperparameters of a job, for `status`."""
+    lines = []
+    if p.step is not None:
+        total = f"/{p.total_steps}" if p.total_steps else ""
+        lines.append(f"  step:   {p.step}{total}")
+        lines.append(f"  loss:   train {_loss(p.train_loss)}  valid {_loss(p.valid_loss)}")
+    else:
+        lines.append("  step:   - (no training step yet)")
+    if p.hyperparameters:
+        hps = "  ".join(f"{k} {v}" for k, v in sorted(p.hyperparameters.items()))
+        lines.append(f"  hyperparameters: {hps}")
+    return lines
 
 
 @click.command("jobs")
@@ -48,8 +71,9 @@ def jobs_cmd(limit: int, backend: str | None, base_url: str | None, as_json: boo
     if as_json:
         _out([_asdict(j) for j in jobs])
     else:
-        rows = [(j.id, j.status, j.model, j.fine_tuned_model, _when(j.created_at)) for j in jobs]
-        click.echo(table(("JOB", "STATUS", "MODEL", "FINE-TUNED MODEL", "CREATED"), rows))
+        rows = [(j.id, j.status, _when(j.created_at), j.model, j.fine_tuned_model) for j in jobs]
+        headers = ("JOB", "STATUS", "CREATED", "MODEL", "FINE-TUNED MODEL")
+        click.echo(table(headers, rows, shorten=(3, 4)) if rows else "no fine-tuning jobs yet")
     return 0
 
 
@@ -57,11 +81,11 @@ def jobs_cmd(limit: int, backend: str | None, base_url: str | None, as_json: boo
 @click.argument("job_id", callback=job_id_arg)
 @_backend_options
 def status_cmd(job_id: str, backend: str | None, base_url: str | None, as_json: bool) -> int:
-    """Show one job's status."""
-    from openai_ft.job_ops import job_status
+    """Show one job's status, latest step and losses, and hyperparameters."""
+    from openai_ft.job_ops import job_progress, job_status
 
     _, client = _client(backend, base_url)
-    _show_job(job_status(client, job_id), as_json)
+    _show_job(job_status(client, job_id), as_json, job_progress(client, job_id))
     return 0
 
 
@@ -98,11 +122,23 @@ def checkpoints_cmd(job_id: str, backend: str | None, base_url: str | None, as_j
     if as_json:
         _out([_asdict(c) for c in ckpts])
         return 0
+    if not ckpts:
+        click.echo(f"no checkpoints yet for {job_id}: a job saves one at the end of each epoch")
+        return 0
     keys = sorted({k for c in ckpts for k in c.metrics if k != "step"})
     rows = [(c.step, c.model, *(f"{c.metrics[k]:.4f}" if k in c.metrics else "-" for k in keys))
             for c in ckpts]  # fmt: skip
-    click.echo(table(("STEP", "CHECKPOINT", *keys), rows))
+    headers = ("STEP", "CHECKPOINT", *(_METRIC_HEADERS.get(k, k) for k in keys))
+    click.echo(table(headers, rows, shorten=(1,)))
     return 0
+
+
+# Short headers, so that six metrics and the checkpoint fit 80 columns.
+_METRIC_HEADERS = {
+    "train_loss": "TRAIN", "valid_loss": "VALID", "full_valid_loss": "FULL VALID",
+    "train_mean_token_accuracy": "TRAIN ACC", "valid_mean_token_accuracy": "VALID ACC",
+    "full_valid_mean_token_accuracy": "FULL ACC",
+}  # fmt: skip
 
 
 @click.command("metrics")
@@ -113,6 +149,7 @@ def metrics_cmd(
     job_id: str, out_dir: str, backend: str | None, base_url: str | None, as_json: bool
 ) -> int:
     """Download a job's per-step metrics: CSV, a PNG loss curve and a terminal chart."""
+    from openai_ft.console import output_width
     from openai_ft.console.jobs import sparkline
     from openai_ft.job_ops import job_metrics, write_metrics
 
@@ -125,33 +162,57 @@ def metrics_cmd(
     for col in ("train_loss", "valid_loss"):
         values = frame[col].dropna().tolist() if col in frame else []
         if values:
-            click.echo(
-                f"{col:<10} {values[0]:.4f} -> {values[-1]:.4f}  {sparkline(values, 60)}", err=True
-            )
+            head = f"{col:<10} {values[0]:.4f} -> {values[-1]:.4f}  "
+            # The whole curve, downsampled to what is left of the line.
+            chart = sparkline(values, max(10, output_width(sys.stderr) - len(head) - 1))
+            click.echo(head + chart, err=True)
     click.echo(str(csv_path))
     click.echo(str(png_path))
     return 0
 
 
 @click.group("runs", invoke_without_command=True)
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also the trains refused before a job existed."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
-def runs_cmd(ctx: click.Context, as_json: bool) -> int:
-    """List training runs from the ledger (`runs show ID` for one run's lineage)."""
+def runs_cmd(ctx: click.Context, show_all: bool, as_json: bool) -> int:
+    """List training and eval runs from the ledger (`runs show ID` for one run's lineage)."""
     if ctx.invoked_subcommand is not None:
         return 0
-    from openai_ft.console.jobs import table
     from openai_ft.runs import list_runs
     from openai_ft.store import Ledger
 
-    runs = list_runs(Ledger())
+    runs = list_runs(Ledger(), include_all=show_all)
     if as_json:
         _out([_asdict(r) for r in runs])
     else:
-        rows = [(r.run_id, r.backend, _when(r.created_at), r.job_id, r.status, r.fine_tuned_model)
-                for r in runs]  # fmt: skip
-        click.echo(table(("RUN", "BACKEND", "CREATED", "JOB", "STATUS", "MODEL"), rows))
+        click.echo(_runs_table(runs, show_all))
     return 0
+
+
+def _runs_table(runs: list[Any], show_all: bool) -> str:
+    """RUN, CREATED, STATUS, MODEL, DATA, SCORE: CREATED goes first when 80 columns are too few
+    (an eval run's id holds its time); the backend only when there are several."""
+    from openai_ft.console import output_width
+    from openai_ft.console.jobs import table
+
+    if not runs:
+        hidden = "" if show_all else " (`runs --all` includes refused trains)"
+        return f"no runs yet{hidden}"
+    backends = len({r.backend for r in runs}) > 1
+    headers = ["RUN", "CREATED", "STATUS", "MODEL", "DATA", "SCORE"] + ["BACKEND"] * backends
+    rows = [[r.run_id, _when(r.created_at), r.status, r.shown_model, r.data, r.score]
+            + [r.backend] * backends for r in runs]  # fmt: skip
+    width = output_width()
+    text = table(headers, rows, width=width, shorten=(3, 4))
+    if max(len(line) for line in text.splitlines()) > width:
+        del headers[1]
+        for row in rows:
+            del row[1]
+        text = table(headers, rows, width=width, shorten=(2, 3))
+    return text
 
 
 @runs_cmd.command("show")

@@ -16,10 +16,27 @@ if TYPE_CHECKING:
 BLOCKS = "▁▂▃▄▅▆▇█"
 
 
+def downsample(values: Sequence[float], width: int) -> list[float]:
+    """The whole curve in ``width`` points: the mean of each of ``width`` equal spans of steps
+    (a span holding a nan or infinite value stays nan: a diverged loss is not averaged away)."""
+    vals = list(values)
+    n = len(vals)
+    if n <= width or width < 1:
+        return vals
+    out = []
+    for i in range(width):
+        chunk = vals[i * n // width : (i + 1) * n // width]
+        finite = all(math.isfinite(v) for v in chunk)
+        # Halves, as in sparkline: the mean of two huge finite floats must not overflow.
+        out.append(sum(v / 2 for v in chunk) / len(chunk) * 2 if finite else math.nan)
+    return out
+
+
 def sparkline(values: Sequence[float], width: int = 40) -> str:
-    """A one-line chart of the last ``width`` values; ``!`` marks a nan or infinite one (a
-    diverged loss), which would otherwise stop the chart and the command with it."""
-    vals = list(values)[-width:]
+    """A one-line chart of the whole curve in at most ``width`` characters (downsampled, so a
+    falling loss is seen falling); ``!`` marks a nan or infinite value (a diverged loss),
+    which would otherwise stop the chart and the command with it."""
+    vals = downsample(values, width)
     finite = [v for v in vals if math.isfinite(v)]
     if not finite:
         return "!" * len(vals)
@@ -137,7 +154,9 @@ class WatchView:
         snap = self._snap
         if snap is None:
             return Text("waiting for the job...")
-        rows: list[Any] = [Text(status_line(snap, self._clock()), style="bold")]
+        # The job and its status, then the numbers: one line of both would wrap at 80 columns.
+        head, _, numbers = status_line(snap, self._clock()).partition("  ")
+        rows: list[Any] = [Text(head, style="bold"), Text(numbers)]
         if snap.step is not None and snap.total_steps:
             # In a grid: a bare ProgressBar ends no line, so the next row would run into it.
             bar = Table.grid(padding=(0, 1))
@@ -146,10 +165,12 @@ class WatchView:
                 Text(f"{100 * snap.step // snap.total_steps}%"),
             )
             rows.append(bar)
+        # The whole curve, as wide as the terminal allows after the label.
+        chart = max(10, (self._live.console.width if self._live is not None else 80) - 7)
         if snap.train_curve:
-            rows.append(Text("train " + sparkline([v for _, v in snap.train_curve])))
+            rows.append(Text("train " + sparkline([v for _, v in snap.train_curve], chart)))
         if snap.valid_curve:
-            rows.append(Text("valid " + sparkline([v for _, v in snap.valid_curve])))
+            rows.append(Text("valid " + sparkline([v for _, v in snap.valid_curve], chart)))
         return Group(*rows)
 
 
@@ -196,10 +217,34 @@ def upload_progress(
     return on_progress, progress.stop
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned text table (the same on a terminal and in a log)."""
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    width: int | None = None,
+    shorten: Sequence[int] = (),
+) -> str:
+    """A plain aligned text table (the same on a terminal and in a log) in ``width`` columns
+    (default: see ``output_width``): the columns in ``shorten`` (model ids) give up their middle,
+    the widest first; the others (ids to copy, numbers) are never cut."""
+    from openai_ft.console import output_width, shorten_all
+
     cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    budget = (width or output_width()) - 2 * (len(headers) - 1)
+    floor = {i: max(MIN_SHORT, len(cells[0][i])) for i in shorten}
+    while sum(widths) > budget:
+        can = [i for i in shorten if widths[i] > floor[i]]
+        if not can:
+            break  # what is left must not be cut
+        widths[max(can, key=lambda k: widths[k])] -= 1
+    for i in shorten:
+        short = shorten_all([r[i] for r in cells[1:]], widths[i])
+        for r in cells[1:]:
+            r[i] = short[r[i]]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
     )
+
+
+MIN_SHORT = 12  # a model id shortened below this no longer says which model it is

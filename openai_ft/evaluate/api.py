@@ -214,7 +214,7 @@ def _rows(
                 "status": a.status, "error": a.error, "prompt_tokens": a.prompt_tokens,
                 "completion_tokens": a.completion_tokens, "batch": a.batch,
                 "cost_usd": _cost(model, a.prompt_tokens, a.completion_tokens, a.batch),
-                "request_hash": key,
+                "request_hash": key, "from_ledger": a.from_ledger,
             }  # fmt: skip
             for sc in scorers:
                 if sc.judge_model or not a.ok or not a.texts:

@@ -112,12 +112,12 @@ async def run_batch(
             return
         done = list(results.items())
         answers = [a for _, a in done]
-        usd = sum((cost or (lambda m, p, c: 0.0))(k[0], a.prompt_tokens, a.completion_tokens)
-                  for k, a in done)  # fmt: skip
+        price = cost or (lambda m, p, c: 0.0)
+        usds = [(price(k[0], a.prompt_tokens, a.completion_tokens), a.from_ledger) for k, a in done]
         on_progress(Progress(
             total, len(done), cached, sum(not a.ok for a in answers), 0, 0,
             sum(a.prompt_tokens for a in answers), sum(a.completion_tokens for a in answers),
-            usd, clock() - start,
+            sum(u for u, _ in usds), clock() - start, sum(u for u, old in usds if not old),
         ))  # fmt: skip
 
     submitted: list[tuple[str, list[Call], str]] = []

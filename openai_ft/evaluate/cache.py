@@ -9,7 +9,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openai_ft.errors import redact, redact_secrets
@@ -68,6 +68,8 @@ class Answer:
     error: str | None = None
     batch: bool = False
     response: dict[str, Any] | None = None
+    # Read back from the ledger, so this run paid nothing for it (not part of its identity).
+    from_ledger: bool = field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +105,7 @@ class AnswerCache:
                     error=row["error"],
                     batch=bool(row["batch"]),
                     response=json.loads(row["response_json"]) if row["response_json"] else None,
+                    from_ledger=True,
                 )
         return out
 

@@ -128,7 +128,10 @@ def summarize(
 
 
 def model_entry(model: str, rows: pd.DataFrame, scorers: Sequence[Scorer]) -> dict[str, Any]:
-    """One model's counts, cost and scores: over every example (failures 0), and answered-only."""
+    """One model's counts, cost and scores: over every example (failures 0), and answered-only.
+
+    ``cost_usd`` is what the answers cost when they were bought; ``spent_usd`` what this run
+    paid for them (0 when every answer came from the ledger)."""
     answered = int((rows["status"] == "ok").sum())
     entry: dict[str, Any] = {
         "model": model,
@@ -140,6 +143,11 @@ def model_entry(model: str, rows: pd.DataFrame, scorers: Sequence[Scorer]) -> di
         "prompt_tokens": int(rows["prompt_tokens"].sum()),
         "completion_tokens": int(rows["completion_tokens"].sum()),
     }
+    # What this run paid: answers read back from the ledger were paid for by an earlier run.
+    old = rows["from_ledger"].fillna(False).astype(bool) if "from_ledger" in rows else None
+    entry["from_ledger"] = int(old.sum()) if old is not None else 0
+    spent = rows.loc[~old, "cost_usd"].sum() if old is not None else rows["cost_usd"].sum()
+    entry["spent_usd"] = round(float(spent), 6)
     failed = rows[rows["status"] != "ok"]
     if len(failed):  # what went wrong, so a run where every request failed says why
         entry["first_error"] = str(failed["error"].iloc[0])[:300]
