@@ -64,6 +64,18 @@ class LazyGroup(click.Group):
         command = getattr(module, attr, None)
         return command if isinstance(command, click.Command) else None
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a closed stdout leaves as _PipeClosed, which click lets through
+        (it turns a BrokenPipeError into exit status 1)."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _PipeClosed from exc
+
+
+class _PipeClosed(Exception):
+    """The reader of stdout went away (``openai-ft validate f | head -1``)."""
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="openai-ft")
@@ -103,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         report_error(_interrupted(argv))
         return INTERRUPTED
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
         return _pipe_closed()
     except Exception as exc:
         report_error(exc)

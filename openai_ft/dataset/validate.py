@@ -48,6 +48,7 @@ __all__ = [
 MIN_EXAMPLES = 10  # OpenAI's minimum for a training file; a held-out file may be smaller
 ROLES = ("auto", "training", "validation")
 # File names that mark a held-out file (validation.jsonl, val-2.jsonl, test.jsonl, dev_set.jsonl).
+_MAKE_PREPARE = re.compile(r"^prepare:", re.MULTILINE)  # a Makefile with our `prepare` target
 _HELD_OUT_NAME = re.compile(r"^(validation|valid|val|test|eval|evaluation|dev|holdout)([._-]|$)")
 FILES_API_LIMIT = 512 * 1024**2
 UPLOADS_API_LIMIT = 8 * 1024**3
@@ -92,7 +93,11 @@ def missing_input(path: Path, what: str = "file", ids: bool = False) -> InputErr
     tip = "check the path" + (", or give a file-... id" if ids else "")
     prepared = path.name in ("train.jsonl", "validation.jsonl", "test.jsonl")
     makefile = Path("Makefile")
-    if prepared and makefile.is_file() and "\nprepare:" in makefile.read_text("utf-8", "replace"):
+    if (
+        prepared
+        and makefile.is_file()
+        and _MAKE_PREPARE.search(makefile.read_text("utf-8", "replace"))
+    ):
         # In a checkout with our Makefile, the prepared splits come from `make prepare`.
         tip = "check the path, or run `make prepare` first to write it"
     elif prepared:
