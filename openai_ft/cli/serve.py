@@ -8,10 +8,14 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from openai_ft.errors import UsageError
+
+if TYPE_CHECKING:
+    from openai_ft.local.azure import AzureOptions
 
 
 @click.command("serve")
@@ -58,6 +62,14 @@ from openai_ft.errors import UsageError
     type=click.IntRange(min=1),
     default=None,
     help="Tokens-per-minute limit (429 beyond it).",
+)
+@click.option(
+    "--limiter",
+    type=click.Choice(["bucket", "window"]),
+    default="bucket",
+    show_default=True,
+    help="How --rpm/--tpm are counted: bucket (OpenAI's: starts full, refills continuously) or "
+    "window (a sliding minute, as some compatible servers do).",
 )
 @click.option(
     "--latency-ms",
@@ -109,6 +121,21 @@ from openai_ft.errors import UsageError
     envvar="OPENAI_FT_ENGINE",
     help="Training engine: ngram (stand-in) or hf (registered open-weight models only).",
 )
+@click.option(
+    "--azure",
+    is_flag=True,
+    default=False,
+    help="Play Azure OpenAI: Azure-shaped model ids, chat only through deployments made on the "
+    "ARM routes (/subscriptions/...), trainingType and Azure-only hyperparameters accepted.",
+)
+@click.option(
+    "--arm-token",
+    default=None,
+    envvar="OPENAI_FT_ARM_TOKEN",
+    show_envvar=True,
+    help="Bearer token the ARM routes accept (default: any bearer token); the variable keeps "
+    "it out of `ps`.",
+)
 def serve_cmd(
     host: str,
     port: int,
@@ -117,6 +144,7 @@ def serve_cmd(
     speed: float | None,
     rpm: int | None,
     tpm: int | None,
+    limiter: str,
     latency_ms: float,
     fail_rate: float,
     faults_file: Path | None,
@@ -125,6 +153,8 @@ def serve_cmd(
     max_connections: int,
     seed: int,
     engine: str | None = None,
+    azure: bool = False,
+    arm_token: str | None = None,
 ) -> None:
     """Run the local OpenAI-compatible service (OPENAI_BASE_URL=http://127.0.0.1:8089/v1)."""
     from openai_ft.local import DEMO_SPEED, LocalService
@@ -153,6 +183,7 @@ def serve_cmd(
             speed=DEMO_SPEED if speed is None else speed,
             rpm=rpm,
             tpm=tpm,
+            limiter=limiter,
             latency_ms=latency_ms,
             fail_rate=fail_rate,
             faults=rules,
@@ -160,6 +191,7 @@ def serve_cmd(
             api_key=api_key,
             seed=seed,
             detach=detach_from_env(),  # each job trains in a process of its own
+            azure=_azure(azure, arm_token),
         )
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(
@@ -188,6 +220,17 @@ def serve_cmd(
         restore()
         server.close()
         service.close()
+
+
+def _azure(azure: bool, arm_token: str | None) -> AzureOptions | None:
+    """The Azure options of ``--azure`` / ``--arm-token`` (None: play OpenAI)."""
+    if not azure:
+        if arm_token is not None:
+            raise UsageError("--arm-token needs --azure", tip="add --azure, or drop --arm-token")
+        return None
+    from openai_ft.local.azure import AzureOptions
+
+    return AzureOptions(arm_token=arm_token)
 
 
 def _stop_on_signals() -> tuple[threading.Event, Callable[[], None]]:

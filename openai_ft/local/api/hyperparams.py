@@ -86,6 +86,37 @@ OPENAI_HYPERPARAMETERS = HyperparameterSpec(
 )
 
 
+AZURE_ONLY = {
+    "supervised": {"prompt_loss_weight": Range(float, 0, 1)},
+    "dpo": {"l2_multiplier": Range(float, 0, None)},
+}
+AZURE_SUFFIX_MAX = 40
+_AZURE_SUFFIX = re.compile(r"^[A-Za-z0-9_\-]+$")  # it becomes part of "<base>.ft-<hex>-<suffix>"
+TRAINING_TYPES = {"standard": "Standard", "global": "Global", "developer": "Developer"}
+
+
+def with_azure(spec: HyperparameterSpec) -> HyperparameterSpec:
+    """``spec`` plus Azure's own hyperparameters, for the methods ``spec`` has."""
+    for method, ranges in AZURE_ONLY.items():
+        if method in spec.methods:
+            spec = spec.extend(method, **ranges)
+    return spec
+
+
+def check_training_type(value: Any) -> str | None:
+    """Azure's ``trainingType`` (Standard, Global or Developer, any case), or a 400."""
+    if value is None:
+        return None
+    found = TRAINING_TYPES.get(value.lower()) if isinstance(value, str) else None
+    if found is None:
+        raise _invalid(
+            "trainingType",
+            f"Invalid 'trainingType': {value!r}; expected one of "
+            f"{', '.join(TRAINING_TYPES.values())}.",
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """A job request's method, hyperparameters (``auto`` where unset), seed and suffix."""
@@ -153,18 +184,23 @@ def check_hyperparameters(
 
 
 def check_job_options(
-    body: Mapping[str, Any], spec: HyperparameterSpec = OPENAI_HYPERPARAMETERS
+    body: Mapping[str, Any], spec: HyperparameterSpec = OPENAI_HYPERPARAMETERS, azure: bool = False
 ) -> JobOptions:
-    """Everything a job-create body asks of the trainer, checked against the spec's ranges."""
+    """Everything a job-create body asks of the trainer, checked against the spec's ranges.
+
+    ``azure``: Azure's suffix rule (up to 40 letters, digits, '-' or '_').
+    """
     kind, hps = check_hyperparameters(body, spec)
     suffix = body.get("suffix")
+    most, pattern, chars = (
+        (AZURE_SUFFIX_MAX, _AZURE_SUFFIX, "'-' or '_'")
+        if azure
+        else (SUFFIX_MAX, _SUFFIX, "'-', '_' or '.'")
+    )
     if suffix is not None and (
-        not isinstance(suffix, str) or len(suffix) > SUFFIX_MAX or not _SUFFIX.match(suffix)
+        not isinstance(suffix, str) or len(suffix) > most or not pattern.match(suffix)
     ):
-        raise _invalid(
-            "suffix",
-            f"Invalid 'suffix': 1 to {SUFFIX_MAX} letters, digits, '-', '_' or '.'.",
-        )
+        raise _invalid("suffix", f"Invalid 'suffix': 1 to {most} letters, digits, {chars}.")
     seed = body.get("seed")
     if seed is not None and not Range(int, 0, SEED_MAX).accepts(seed):
         raise _invalid(
@@ -174,10 +210,14 @@ def check_job_options(
 
 
 __all__ = [
+    "AZURE_ONLY",
     "OPENAI_HYPERPARAMETERS",
+    "TRAINING_TYPES",
     "HyperparameterSpec",
     "JobOptions",
     "Range",
     "check_hyperparameters",
     "check_job_options",
+    "check_training_type",
+    "with_azure",
 ]

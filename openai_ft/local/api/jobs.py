@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
-from openai_ft.local.api.hyperparams import check_job_options
+from openai_ft.local.api.hyperparams import (
+    AZURE_ONLY,
+    check_job_options,
+    check_training_type,
+    with_azure,
+)
 from openai_ft.local.engines import hf_alias, hf_base_models, job_spec
 from openai_ft.local.http.app import Service, list_body, paginate_args
 from openai_ft.local.http.core import ApiError, Request, Response, new_id, not_found
@@ -236,8 +242,11 @@ def create_job(svc: Service, req: Request) -> Response:
     )
     training = _file_param(svc, body, "training_file", True)
     validation = _file_param(svc, body, "validation_file", False)
-    options = check_job_options(body, job_spec(svc, model))
+    azure = svc.settings.azure is not None
+    spec = with_azure(job_spec(svc, model)) if azure else job_spec(svc, model)
+    options = check_job_options(body, spec, azure=azure)
     kind, hps, suffix = options.method, options.hyperparameters, options.suffix
+    training_type = check_training_type(body.get("trainingType")) if azure else None
     seed = options.seed
     if seed is None:
         seed = int.from_bytes(new_id("", 8).encode()[:4], "big") % 2**31
@@ -268,10 +277,41 @@ def create_job(svc: Service, req: Request) -> Response:
         "x_last_step": 0,
         "x_total_steps": None,
     }
+    if azure:
+        _azure_job(job, training_type)
     svc.state.put("job", job)
     add_event(svc, job_id, f"Created fine-tuning job: {job_id}")
     job_runnable(svc, job_id)  # wakes the worker, or starts the job's own process
     return Response.json(public(job))
+
+
+def _azure_job(job: dict[str, Any], training_type: str | None) -> None:
+    """Azure's shape of a new job: its model id fixed now, Azure-only settings kept.
+
+    The fine-tuned id is ``<base>.ft-<32 hex>[-suffix]`` and is chosen at creation, so every
+    process that trains the job names the model alike. Azure-only hyperparameters the
+    request set are kept on the job (the stand-in engines do not use them).
+    """
+    suffix = job["user_provided_suffix"]
+    name = f"{base_model_of(job['model'])}.ft-{uuid.uuid4().hex}"
+    job["x_ft_name"] = name + (f"-{suffix}" if suffix else "")
+    job["x_azure"] = True
+    kind = job["method"]["type"]
+    hps = job["method"][kind]["hyperparameters"]
+    extra = {k: hps.pop(k) for k in AZURE_ONLY.get(kind, {}) if k in hps}
+    job["x_extra_hyperparameters"] = {k: v for k, v in extra.items() if v != "auto"}
+    job["hyperparameters"] = {k: v for k, v in hps.items() if k != "beta"}
+    job["hyperparameters"].update(job["x_extra_hyperparameters"])
+    hps.update(job["x_extra_hyperparameters"])
+    if training_type is not None:
+        job["trainingType"] = training_type
+
+
+def checkpoint_id(job: dict[str, Any] | None) -> str:
+    """A new checkpoint id: Azure's ``ftchkpt-<32 hex>`` for an Azure job, else ``ftckpt_...``."""
+    if job is not None and job.get("x_azure"):
+        return f"ftchkpt-{uuid.uuid4().hex}"
+    return new_id("ftckpt_")
 
 
 def add_event(

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from openai_ft.errors import OpenAIFTError
 from openai_ft.local.api.files import store_file
-from openai_ft.local.api.jobs import ORG, TERMINAL, add_event, base_model_of, public
+from openai_ft.local.api.jobs import (
+    ORG,
+    TERMINAL,
+    add_event,
+    base_model_of,
+    checkpoint_id,
+    is_fine_tuned,
+    public,
+)
 from openai_ft.local.http.app import Service
 from openai_ft.local.http.core import new_id
 
@@ -147,7 +155,10 @@ def _validate(svc: Service, job: dict[str, Any]) -> bool:
     engine = engine_for(svc, job["model"], job_id)
     hp = engine.resolve_hyperparameters(n_train, method, job["method"][method]["hyperparameters"])
     total = engine.total_steps(n_train, hp)
-    resolved = engine.report_hyperparameters(hp, method)
+    resolved = {
+        **engine.report_hyperparameters(hp, method),
+        **job.get("x_extra_hyperparameters", {}),
+    }
 
     def queued(j: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -192,8 +203,11 @@ def _train(
     valid = (
         read_jsonl(svc.state.read_blob(job["validation_file"])) if job["validation_file"] else None
     )
-    base = svc.load_model(job["model"]) if job["model"].startswith("ft:") else None
-    ft_name = f"ft:{base_model_of(job['model'])}:{ORG}:{job['user_provided_suffix'] or ''}:{job_id.removeprefix('ftjob-')}"
+    base = svc.load_model(job["model"]) if is_fine_tuned(job["model"]) else None
+    ft_name = (
+        job.get("x_ft_name")
+        or f"ft:{base_model_of(job['model'])}:{ORG}:{job['user_provided_suffix'] or ''}:{job_id.removeprefix('ftjob-')}"
+    )
     if record:
         _estimate(svc, job_id, total - last_step)
     progress = {"step": last_step, "stopped": False}
@@ -336,7 +350,7 @@ def _store_checkpoint(
     svc.state.put(
         "checkpoint",
         {
-            "id": new_id("ftckpt_"),
+            "id": checkpoint_id(svc.state.get("job", job_id)),
             "object": "fine_tuning.job.checkpoint",
             "created_at": svc.now(),
             "fine_tuned_model_checkpoint": model_id,
