@@ -45,7 +45,10 @@ def set_cmd(
     base_url: str | None,
     as_json: bool,
 ) -> int:
-    """Point NAME at MODEL (a model id, @latest or another @alias) on this backend."""
+    """Point an alias at a model of this backend.
+
+    MODEL is a model id, @latest or another @alias; the backend is asked whether it exists.
+    """
     from openai_ft.aliases import check_name, set_alias
     from openai_ft.evaluate.api import resolve_models
     from openai_ft.store import Ledger
@@ -72,9 +75,10 @@ def set_cmd(
 @click.argument("name")
 @_backend_options
 def get_cmd(name: str, backend: str | None, base_url: str | None, as_json: bool) -> int:
-    """Print the model id NAME points at (only the id: for scripts); exit 1 when unset.
+    """Print the model id an alias names (for scripts).
 
-    With --backend or --base-url, refuse an alias that names another backend's model.
+    Only the id is printed; exit 1 when the alias is not set. With --backend or --base-url,
+    an alias that names another backend's model is refused.
     """
     from openai_ft.aliases import get_alias, resolve_alias
 
@@ -91,7 +95,10 @@ def get_cmd(name: str, backend: str | None, base_url: str | None, as_json: bool)
 @alias_cmd.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def list_cmd(as_json: bool) -> int:
-    """Every alias, the model it names, and who set it, when and why."""
+    """Every alias and the model it names.
+
+    With who set it (user@host), when and why.
+    """
     from openai_ft.aliases import list_aliases
     from openai_ft.console.alias import alias_lines
 
@@ -109,7 +116,10 @@ def list_cmd(as_json: bool) -> int:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def history_cmd(name: str, as_json: bool) -> int:
-    """Every model NAME has pointed at, oldest first, with who, when, why and the model before."""
+    """Every model an alias has named, oldest first.
+
+    Each change with who made it (user@host), when, why, and the model before.
+    """
     from openai_ft.aliases import alias_history
     from openai_ft.console.alias import history_lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,18 @@ from typing import Any
 import click
 
 from openai_ft.cli._jobs_common import _backend_options, _out
-from openai_ft.cli.evaluate import Finite
+
+
+class _Number(click.ParamType[float]):
+    """A finite number (nan and inf would pass or fail every comparison silently)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return float(number)
 
 
 @click.command("retrain")
@@ -30,15 +42,17 @@ from openai_ft.cli.evaluate import Finite
 )
 @click.option(
     "--margin",
-    type=Finite(min=0),
+    type=_Number(),
     default=0.02,
+    metavar="M",
     show_default=True,
     help="Promote unless the 95% CI of new - old reaches below -MARGIN.",
 )
 @click.option(
     "--fail-under",
-    type=Finite(),
+    type=_Number(),
     default=None,
+    metavar="F",
     help="Also refuse when the new model's mean on the test split is under this.",
 )
 @click.option(
