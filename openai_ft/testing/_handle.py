@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import openai
 
     from openai_ft.local import LocalService
+    from openai_ft.local.azure import AzureOptions
 
 BASE_URL = "http://local.openai-ft/v1"
 _RULE_KEYS = ("kind", "path", "method", "times", "every", "nth", "delay_ms")
@@ -266,6 +267,7 @@ def local_openai(
     api_key: str | None = None,
     steps_per_poll: int | None = None,
     clock: Callable[[], float] | None = None,
+    azure: AzureOptions | bool | None = None,
 ) -> Iterator[LocalOpenAI]:
     """A fresh in-process local service and SDK clients on it, for the length of the block.
 
@@ -275,6 +277,8 @@ def local_openai(
     it (0: only :meth:`LocalOpenAI.finish_jobs` and :meth:`LocalOpenAI.run_jobs` move jobs).
     Latency and ``slow`` faults are recorded in ``slept``, never waited for. ``faults`` are
     rules, dicts with the keys of a fault script, or the path of a script (``serve --faults``).
+    ``azure``: the service plays Azure OpenAI (:mod:`openai_ft.local.azure`; its ARM routes,
+    ``/subscriptions/...``, answer on the same transport).
     """
     from openai_ft.local import LocalService
 
@@ -296,6 +300,7 @@ def local_openai(
         seed=seed,
         sleep=slept.append,
         detach=False,
+        azure=azure,
     )
     try:
         handle = LocalOpenAI(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 
 _POLLED = re.compile(r"^/v1/(fine_tuning/jobs|batches)(/|$)")
-_AZURE = re.compile(r"^/openai(/deployments/[^/]+)?(?=/)")
+_AZURE = re.compile(r"^/openai(/v1|/deployments/[^/]+)?(?=/)")
 _JOBS = "/v1/fine_tuning/jobs"
 _CHAT = "/v1/chat/completions"
 _LENGTH = ("content-length", "transfer-encoding")
@@ -91,7 +91,10 @@ def _without(headers: list[tuple[str, str]], names: tuple[str, ...]) -> list[tup
 
 
 def _local_path(path: str) -> str:
-    """``/openai/deployments/x/chat/completions`` (Azure) -> ``/v1/chat/completions``."""
+    """``/openai/deployments/x/chat/completions``, ``/openai/v1/files`` (Azure) -> ``/v1/...``.
+
+    The deployment's name stays in the body's ``model``, where the service resolves it.
+    """
     match = _AZURE.match(path)
     return "/v1" + path[match.end() :] if match else path
 
