@@ -138,17 +138,19 @@ class Serving:
     sleep: Callable[[float], None] = time.sleep
     ready_timeout: float = 900.0
     poll: float = 5.0
+    owns_ledger: bool = False
 
     def __post_init__(self) -> None:
         self.created: list[str] = []
         open_ledger(self.ledger)
 
     def resolve(self, refs: Sequence[str]) -> list[str]:
-        """The model names to send: a deployment for each fine-tuned reference."""
-        out: list[str] = []
-        for ref in refs:
-            out.append(self._one(ref) if is_fine_tuned_ref(ref) else ref)
-        return out
+        """The model names to send: a deployment for each fine-tuned reference (``@latest`` and
+        ``@alias`` first resolved as for every backend, by :func:`evaluate.api.resolve_models`)."""
+        from openai_ft.evaluate.api import resolve_models
+
+        models = resolve_models(refs, self.backend, self.ledger, allow_empty=True)
+        return [self._one(m) if is_fine_tuned_ref(m) else m for m in models]
 
     def _one(self, ref: str) -> str:
         model = fine_tuned_model(ref, self.client, self.ledger, self.backend)
@@ -188,17 +190,66 @@ class Serving:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self.undeploy_after or self.arm is None:
-            return
-        for name in list(dict.fromkeys(self.created)):
-            try:
-                self.notify(f"removing deployment {name} (--undeploy-after)")
-                undeploy(self.arm, name, ledger=self.ledger, poll=self.poll)
-                self.created.remove(name)
-            except (OpenAIFTError, KeyboardInterrupt) as err:
-                mark_left(self.arm, name, self.ledger)
-                why = "interrupted" if isinstance(err, KeyboardInterrupt) else err.message
-                self.on_left(
-                    f"deployment {name} was NOT removed ({why}); it may bill"
-                    f" {self.sku.fee_text()} until removed: run `openai-ft undeploy {name} --yes`"
-                )
+        self.finish()
+
+    def finish(self) -> None:
+        """Remove the deployments this eval created (with ``undeploy_after``); say which not."""
+        try:
+            if self.undeploy_after and self.arm is not None:
+                for name in list(dict.fromkeys(self.created)):
+                    self._remove(name)
+        finally:
+            if self.owns_ledger:
+                self.ledger.close()
+            if self.arm is not None:
+                self.arm.close()
+
+    def _remove(self, name: str) -> None:
+        assert self.arm is not None
+        try:
+            self.notify(f"removing deployment {name} (--undeploy-after)")
+            undeploy(self.arm, name, ledger=self.ledger, poll=self.poll)
+            self.created.remove(name)
+        except (OpenAIFTError, KeyboardInterrupt) as err:
+            mark_left(self.arm, name, self.ledger)
+            why = "interrupted" if isinstance(err, KeyboardInterrupt) else err.message
+            self.on_left(
+                f"deployment {name} was NOT removed ({why}); it may bill {self.sku.fee_text()}"
+                f" until removed: run `openai-ft undeploy {name} --yes`"
+            )
+
+
+def serving_for_eval(
+    settings: Any,
+    *,
+    deploy: bool,
+    undeploy_after: bool,
+    sku_option: str,
+    notify: Callable[[str], None],
+    on_left: Callable[[str], None],
+) -> Serving:
+    """The :class:`Serving` of an ``eval --backend azure``: ARM when ``deploy`` (required) or
+    when credentials and the account are at hand (else the ledger's record of deployments)."""
+    from openai_ft.azure.skus import sku
+    from openai_ft.azure.target import has_credentials, poll_seconds, resolve_target
+    from openai_ft.client import make_client
+
+    arm = None
+    if deploy or has_credentials():
+        try:
+            arm = _arm(resolve_target())
+        except UsageError:
+            if deploy:
+                raise
+    book = Ledger()
+    return Serving(
+        arm, make_client(settings), book, settings.name, sku(sku_option), deploy=deploy,
+        undeploy_after=undeploy_after, notify=notify, on_left=on_left, poll=poll_seconds(),
+        owns_ledger=True,
+    )  # fmt: skip
+
+
+def _arm(target: Any) -> ArmClient:
+    from openai_ft.azure.target import token_provider
+
+    return ArmClient(target, token_provider(target.endpoint))

@@ -143,3 +143,15 @@ def has_credentials() -> bool:
     except ImportError:
         return False
     return True
+
+
+def poll_seconds() -> float:
+    """Seconds between provisioning polls: ``OPENAI_FT_AZURE_POLL_S`` (tests, stand-ins) or 5."""
+    raw = os.environ.get("OPENAI_FT_AZURE_POLL_S", "")
+    try:
+        value = float(raw) if raw else 5.0
+    except ValueError:
+        raise UsageError(
+            f"OPENAI_FT_AZURE_POLL_S={raw!r} is not a number", tip="unset it or give seconds"
+        ) from None
+    return value if value > 0 else 5.0

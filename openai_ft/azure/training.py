@@ -15,8 +15,9 @@ from typing import Any
 
 from openai_ft.errors import UsageError
 
-# `train --training-type` -> the value Azure's job create takes in "trainingType".
-TRAINING_TYPES = {"standard": "Standard", "global": "GlobalStandard", "developer": "DeveloperTier"}
+# `train --training-type` -> the value sent in "trainingType" (the words; Azure's
+# authoring spec of 2024-10-21 predates the field, and no real Azure call checked the spelling).
+TRAINING_TYPES = {"standard": "Standard", "global": "Global", "developer": "Developer"}
 # Azure-only hyperparameters and the method each applies to.
 AZURE_HYPERPARAMETERS = {"prompt_loss_weight": "supervised", "l2_multiplier": "dpo"}
 SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

@@ -77,6 +77,7 @@ def deploy_cmd(
     """Deploy a fine-tuned model on Azure (once per name: a rerun finds the same deployment)."""
     from openai_ft.azure.deployments import DeployPlan, deploy
     from openai_ft.azure.skus import sku
+    from openai_ft.azure.target import poll_seconds
 
     chosen = sku(sku_name)
     target_model = _model_from_ref(model)
@@ -102,7 +103,7 @@ def deploy_cmd(
         res = deploy(
             arm, target_model, chosen, name=name, capacity=capacity, wait=wait, confirm=confirm,
             on_wait=lambda: click.echo(_WAITING, err=True),
-            on_state=lambda s: click.echo(f"provisioning: {s}", err=True),
+            on_state=lambda s: click.echo(f"provisioning: {s}", err=True), poll=poll_seconds(),
         )  # fmt: skip
     if not res.created:
         click.echo(
@@ -190,6 +191,7 @@ def undeploy_cmd(
 ) -> int:  # fmt: skip
     """Remove a deployment (it stops costing its hosting fee)."""
     from openai_ft.azure.deployments import check_name, undeploy
+    from openai_ft.azure.target import poll_seconds
 
     check_name(name)
     if not yes:
@@ -198,7 +200,7 @@ def undeploy_cmd(
         if not click.confirm(f"Remove deployment {name}?", err=True):
             raise UsageError("nothing removed: declined at the prompt", tip="pass --yes")
     with _arm(subscription, resource_group, account) as arm:
-        existed = undeploy(arm, name, wait=not no_wait)
+        existed = undeploy(arm, name, wait=not no_wait, poll=poll_seconds())
     if not existed:
         click.echo(f"nothing to do: no deployment {name} on this account", err=True)
     else:

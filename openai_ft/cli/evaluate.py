@@ -158,6 +158,21 @@ def gate(
 )
 @click.option("--base-url", help="Any OpenAI-compatible server.")
 @click.option(
+    "--deploy", is_flag=True, help="Azure: deploy a fine-tuned model that has no deployment."
+)
+@click.option(
+    "--undeploy-after",
+    is_flag=True,
+    help="Azure: remove the deployments --deploy made, even on Ctrl-C.",
+)
+@click.option(
+    "--deploy-sku",
+    type=click.Choice(["developer", "standard", "globalstandard"]),
+    default="developer",
+    show_default=True,
+    help="Azure: the SKU of --deploy (developer: no hourly fee).",
+)
+@click.option(
     "--fail-under",
     type=Finite(0, 1),
     help="Exit 1 when the last model scores below this (0-1; failed examples score 0).",
@@ -219,7 +234,10 @@ def eval_cmd(**kw: Any) -> int:
     sampling = {k: kw[k] for k in ("temperature", "max_completion_tokens", "seed", "n")}
     from openai_ft.console.evaluate import live_progress, render_summary
 
+    azure = _azure_serving(kw, settings)
     try:
+        if azure is not None:  # fine-tuned models answer through deployments (made if asked)
+            models = azure.resolve(models)
         with live_progress() as update:
             result = asyncio.run(
                 evaluate_async(
@@ -233,6 +251,9 @@ def eval_cmd(**kw: Any) -> int:
             "eval interrupted; every answer received so far is saved in the ledger",
             tip="run the same command again to resume: only the missing answers are sent",
         ) from None
+    finally:
+        if azure is not None:
+            azure.finish()  # --undeploy-after: remove what it deployed, or say loudly what is left
     summary = result.summary
     from openai_ft.console import stdout_console
 
@@ -256,6 +277,29 @@ def eval_cmd(**kw: Any) -> int:
         sys.stderr.write(f"FAIL {failure}\n")
         return 1
     return 0
+
+
+def _azure_serving(kw: dict[str, Any], settings: Any) -> Any:
+    """The deployments of an Azure eval (:mod:`openai_ft.azure.serving`); None elsewhere."""
+    if settings.backend != "azure":
+        if kw["deploy"] or kw["undeploy_after"]:
+            raise UsageError(
+                "--deploy and --undeploy-after are for Azure OpenAI deployments",
+                tip="add --backend azure, or drop them",
+            )
+        return None
+    from openai_ft.azure.serving import serving_for_eval
+
+    def note(text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    def left(text: str) -> None:
+        sys.stderr.write(f"ERROR {text}\n")
+
+    return serving_for_eval(
+        settings, deploy=kw["deploy"], undeploy_after=kw["undeploy_after"],
+        sku_option=kw["deploy_sku"], notify=note, on_left=left,
+    )  # fmt: skip
 
 
 def _merge_run_config(kw: dict[str, Any], cfg: dict[str, Any]) -> tuple[list[str], list[str]]:
