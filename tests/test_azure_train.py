@@ -49,8 +49,8 @@ def test_azure_fine_tuned_ids_have_no_ft_prefix() -> None:
 
 
 def test_training_type_goes_in_extra_body() -> None:
-    assert training_type_body("global") == {"trainingType": "GlobalStandard"}
-    assert training_type_body("developer") == {"trainingType": "DeveloperTier"}
+    assert training_type_body("global") == {"trainingType": "Global"}
+    assert training_type_body("developer") == {"trainingType": "Developer"}
     assert training_type_body(None) == {}
 
 
