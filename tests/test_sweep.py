@@ -238,3 +238,48 @@ def test_sweep_from_a_toml_table_with_checkpoints_and_early_stop(
     bad.write_text('[sweep]\ntraining_fle = "x"\n')
     assert main(["sweep", "--config", str(bad)]) == 2
     assert "did you mean 'training_file'?" in capsys.readouterr().err
+    bad.write_text("[sweep]\nmax_parallel = 'two'\n")
+    assert main(["sweep", "--config", str(bad)]) == 2
+    assert "max_parallel must be a whole number" in capsys.readouterr().err
+
+
+def test_at_most_k_jobs_at_once_and_a_lost_sweep_record_still_attaches(
+    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    counted = Counted(svc, monkeypatch)
+    most: list[int] = []
+
+    def sleep(_s: float) -> None:
+        jobs = svc.service.state.all("job")
+        most.append(sum(j["status"] not in ("succeeded", "failed", "cancelled") for j in jobs))
+        svc.run_jobs(max_steps=3)  # slow enough that jobs overlap
+
+    monkeypatch.setattr(cli_sweep, "SLEEP", sleep)
+    args = _args(files, "--max-parallel", "1")
+    assert main(args) == 0
+    capsys.readouterr()
+    assert counted.creates == 4 and max(most) == 1
+    # The sweep's own record is lost (another machine, a deleted ledger table): each point is
+    # an ordinary train, so it attaches to its job by the config hash.
+    db = sqlite3.connect(Path(os.environ["OPENAI_FT_HOME"]) / "runs.db")
+    db.execute("DELETE FROM sweep_points")
+    db.execute("DELETE FROM sweeps")
+    db.commit()
+    db.close()
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert counted.creates == 4 and out.err.count("attached to job") == 4
+
+
+def test_a_create_refused_for_its_settings_fails_the_point_not_the_sweep(
+    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # lora_rank is an open-weight hyperparameter: the service refuses it for a GPT model (400).
+    args = ["sweep", "--training-file", str(files["train"]), "--validation-file",
+            str(files["valid"]), "--grid", "lora_rank=4,8", "--yes"]  # fmt: skip
+    assert main(args) == 1
+    out = capsys.readouterr()
+    assert out.err.count("the service refused its job") == 2 and "Traceback" not in out.err
+    assert "ERROR no point of sweep" in out.err and out.out.count("failed") == 2
+    assert svc.service.state.all("job") == []

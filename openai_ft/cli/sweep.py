@@ -41,6 +41,24 @@ def _grid(flags: tuple[str, ...], table: Mapping[str, Any], where: str) -> dict[
     return grid
 
 
+# Whole-number settings of [sweep] and their least value (flags are checked by click).
+WHOLE = {"random": 1, "seed": 0, "max_parallel": 1, "early_stop": 1}
+
+
+def _whole(value: Any, key: str, low: int) -> int | None:
+    """A whole-number setting; ``early_stop = true`` in a config is the default patience 3."""
+    if value is None or value is False:
+        return None
+    if value is True and key == "early_stop":
+        return 3
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UsageError(
+            f"[sweep] {key} = {value!r}: {key} must be a whole number, at least {low}",
+            tip="fix the value in the run config",
+        )
+    return value
+
+
 def _spec(o: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The sweep's spec from flags over the run config's ``[sweep]`` table."""
     from openai_ft.catalog import DEFAULT_MODEL
@@ -54,6 +72,7 @@ def _spec(o: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     def get(key: str) -> Any:
         return _pick(o.get(key), table, key)
 
+    whole = {key: _whole(get(key), key, low) for key, low in WHOLE.items()}
     for key, flag in (
         ("training_file", "--training-file"),
         ("validation_file", "--validation-file"),
@@ -63,7 +82,8 @@ def _spec(o: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
                 f"no {key.replace('_', ' ')} given",
                 tip=f"pass {flag} PATH (a sweep chooses on the validation split)",
             )
-    scorers = tuple(_pick(o["scorers"], table, "scorers", ("exact",)))
+    picked = _pick(o["scorers"], table, "scorers", ("exact",))
+    scorers = (picked,) if isinstance(picked, str) else tuple(picked)
     for name in scorers:
         as_scorer(str(name))  # an unknown scorer fails here, before any job
     budget = get("budget_usd")
@@ -77,12 +97,12 @@ def _spec(o: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         test_file=str(get("test_file")) if get("test_file") else None,
         method=str(get("method") or "supervised"),
         suffix=get("suffix"),
-        random=get("random"),
-        seed=int(get("seed") or 0),
+        random=whole["random"],
+        seed=whole["seed"] or 0,
         scorers=tuple(str(s) for s in scorers),
-        max_parallel=int(get("max_parallel") or 3),
+        max_parallel=whole["max_parallel"] or 3,
         budget_usd=float(budget) if budget is not None else None,
-        early_stop=get("early_stop"),
+        early_stop=whole["early_stop"],
         checkpoints=bool(o["checkpoints"] or table.get("checkpoints")),
     )
     return spec, table
@@ -128,8 +148,15 @@ def reattach_command(spec: Any, backend: str | None, base_url: str | None) -> st
 @click.option("--validation-file", default=None, help="Validation JSONL: the split that chooses.")
 @click.option("--test-file", default=None, help="Test JSONL: the winner and the base, once.")
 @click.option("--model", default=None, help="Base model.")
-@click.option("--method", type=click.Choice(["supervised", "dpo"]), default=None)
-@click.option("--suffix", default=None)
+@click.option(
+    "--method",
+    type=click.Choice(["supervised", "dpo"]),
+    default=None,
+    help="Training method of every point (default: supervised, or the run config's).",
+)
+@click.option(
+    "--suffix", default=None, help="Suffix of the fine-tuned model names (ft:...:SUFFIX)."
+)
 @click.option(
     "--grid",
     "grid",

@@ -124,6 +124,8 @@ def plan_sweep(spec: SweepSpec, backend: str, ledger: Ledger) -> SweepPlan:
             f"random must be at least 1, got {spec.random}", tip="pass --random N with N >= 1"
         )
     points = spec.points()
+    if "beta" in spec.grid and spec.method != "dpo":
+        raise UsageError("beta applies to --method dpo only", tip="drop beta or add --method dpo")
     _check_eval_files(spec)
     estimates = _estimates(spec, points)
     sid = sweep_id(spec, backend)

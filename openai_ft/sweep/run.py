@@ -77,6 +77,12 @@ def is_too_many_jobs(err: BaseException) -> bool:
     return isinstance(err, BackendError) and bool(_TOO_MANY.search(str(err)))
 
 
+def _refused_point(err: BackendError) -> bool:
+    """True for a create refused for this point's settings (400/422): the point fails, the
+    sweep goes on. Keys, permissions and outages stop the sweep (every point would fail)."""
+    return err.status in (400, 422)
+
+
 @dataclass
 class _Follow:
     """What polling one job needs: its event tracker and early stopper."""
@@ -107,7 +113,8 @@ class Scheduler:
 
     def run(self) -> bool:
         """Run every point to its end; False when interrupted (Ctrl-C; the jobs keep running)."""
-        queue = [p.index for p in self.points if p.job_id is None and not p.done]
+        # A point without a job is started (again: a create refused before costs nothing).
+        queue = [p.index for p in self.points if p.job_id is None]
         try:
             self._publish()
             while True:
@@ -146,10 +153,19 @@ class Scheduler:
             try:
                 res = self.start(point)
             except BackendError as exc:
-                if not is_too_many_jobs(exc):
+                if is_too_many_jobs(exc):
+                    self._wait_for_room(point, exc)
+                    return
+                if not _refused_point(exc):
                     raise
-                self._wait_for_room(point, exc)
-                return
+                queue.pop(0)
+                self._set(
+                    point,
+                    f"point {point.index}: the service refused its job: {exc.message}",
+                    status="failed",
+                    error=f"not created: {exc.message}",
+                )
+                continue
             queue.pop(0)
             self._backoff = FIRST_BACKOFF
             verb = "attached to" if res.attached else "created"
