@@ -156,3 +156,30 @@ def test_bad_from_is_one_line(
     assert main(["retrain", str(table), "--from", "run-nope", "--yes"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ERROR --from run-nope: no such run in the ledger") and "TIP" in err
+
+
+def test_ctrl_c_while_training_leaves_the_job_and_a_rerun_attaches(
+    svc: LocalService,
+    tmp_path: Path,
+    first_run: tuple[str, str, list[dict[str, str]]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from openai_ft.cli import jobs as cli_jobs
+
+    run_id, _, v1 = first_run
+    table = _write(tmp_path / "v2.csv", v1 + _rows(100, 25))
+    args = ["retrain", str(table), "--from", run_id, "--margin", "0.1", "--yes"]
+    drive = cli_jobs.SLEEP
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_jobs, "SLEEP", interrupt)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "keeps running, nothing was compared or promoted" in err and "TIP run the same" in err
+    monkeypatch.setattr(cli_jobs, "SLEEP", drive)
+    assert main(args) == 0
+    assert "promoted: prod -> ft:" in capsys.readouterr().out
+    assert len(svc.service.state.all("job")) == 2  # the first run's and this one, created once

@@ -26,6 +26,12 @@ class Refused(OpenAIFTError):
     exit_code = 1
 
 
+class Detached(OpenAIFTError):
+    """Ctrl-C while the new job trains: it keeps running, a rerun attaches (exit 130)."""
+
+    exit_code = 130
+
+
 @dataclass(frozen=True)
 class RetrainResult:
     """What retrain did: the data diff, the job, both models' scores, and the promotion."""
@@ -181,11 +187,15 @@ def _wait(
         ledger=ledger,
     )
     if res.interrupted:
-        raise KeyboardInterrupt
+        raise Detached(
+            f"stopped watching; job {job_id} keeps running, nothing was compared or promoted",
+            tip="run the same retrain command again: it attaches to the job and goes on",
+        )
     if not res.succeeded or not res.fine_tuned_model:
         why = f": {res.error.code}: {res.error.message}" if res.error else ""
         raise JobFailed(
             f"job {job_id} ended {res.status}{why}; nothing was compared or promoted",
-            tip="fix the cause, then run the same retrain command again (it attaches to the job)",
+            tip=f"see `openai-ft status {job_id}`; the same table attaches to this job again,"
+            " so fix the data (a changed table trains anew)",
         )
     return res.fine_tuned_model
