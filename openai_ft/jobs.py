@@ -243,7 +243,7 @@ def _check_budget(budget: Any, estimate: Estimate | None) -> None:
     if estimate.usd > float(budget):
         raise BudgetExceeded(
             f"estimated cost ${estimate.usd:.2f} ({estimate.trained_tokens:,} trained tokens,"
-            f" {estimate.n_epochs} epochs) is above the budget of ${float(budget):.2f}",
+            f" {estimate.n_epochs} epoch{'' if estimate.n_epochs == 1 else 's'}) is above the budget of ${float(budget):.2f}",
             tip="raise --budget-usd, use fewer epochs or a cheaper --model",
         )
 

@@ -63,7 +63,6 @@ def _progress_lines(p: Any) -> list[str]:
 @_backend_options
 def jobs_cmd(limit: int, backend: str | None, base_url: str | None, as_json: bool) -> int:
     """List recent fine-tuning jobs."""
-    from openai_ft.console.jobs import table
     from openai_ft.job_ops import list_jobs
 
     _, client = _client(backend, base_url)
@@ -71,10 +70,24 @@ def jobs_cmd(limit: int, backend: str | None, base_url: str | None, as_json: boo
     if as_json:
         _out([_asdict(j) for j in jobs])
     else:
-        rows = [(j.id, j.status, _when(j.created_at), j.model, j.fine_tuned_model) for j in jobs]
-        headers = ("JOB", "STATUS", "CREATED", "MODEL", "FINE-TUNED MODEL")
-        click.echo(table(headers, rows, shorten=(3, 4)) if rows else "no fine-tuning jobs yet")
+        click.echo(_jobs_table(jobs) if jobs else "no fine-tuning jobs yet")
     return 0
+
+
+def _jobs_table(jobs: list[Any]) -> str:
+    """JOB, STATUS, CREATED, base MODEL, FINE-TUNED MODEL; where that is too wide, one MODEL
+    column: the fine-tuned model (whose id names its base), else the base model."""
+    from openai_ft.console import output_width
+    from openai_ft.console.jobs import table
+
+    width = output_width()
+    rows = [(j.id, j.status, _when(j.created_at), j.model, j.fine_tuned_model) for j in jobs]
+    headers = ("JOB", "STATUS", "CREATED", "MODEL", "FINE-TUNED MODEL")
+    text = table(headers, rows, width=width, shorten=(3, 4))
+    if max(len(line) for line in text.splitlines()) <= width:
+        return text
+    rows = [(j.id, j.status, _when(j.created_at), j.fine_tuned_model or j.model) for j in jobs]
+    return table(headers[:4], rows, width=width, shorten=(3,))
 
 
 @click.command("status")
@@ -143,7 +156,12 @@ _METRIC_HEADERS = {
 
 @click.command("metrics")
 @click.argument("job_id", callback=job_id_arg)
-@click.option("--out-dir", default="out/metrics", show_default=True)
+@click.option(
+    "--out-dir",
+    default="out/metrics",
+    show_default=True,
+    help="Folder for JOB.metrics.csv and JOB.loss.png.",
+)
 @_backend_options
 def metrics_cmd(
     job_id: str, out_dir: str, backend: str | None, base_url: str | None, as_json: bool
@@ -206,12 +224,12 @@ def _runs_table(runs: list[Any], show_all: bool) -> str:
     rows = [[r.run_id, _when(r.created_at), r.status, r.shown_model, r.data, r.score]
             + [r.backend] * backends for r in runs]  # fmt: skip
     width = output_width()
-    text = table(headers, rows, width=width, shorten=(3, 4))
+    text = table(headers, rows, width=width, shorten=(3, 4), paths=(4,))
     if max(len(line) for line in text.splitlines()) > width:
         del headers[1]
         for row in rows:
             del row[1]
-        text = table(headers, rows, width=width, shorten=(2, 3))
+        text = table(headers, rows, width=width, shorten=(2, 3), paths=(3,))
     return text
 
 

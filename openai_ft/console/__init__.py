@@ -125,14 +125,15 @@ def shorten_middle(text: str, width: int) -> str:
     return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head) :]
 
 
-def shorten_all(texts: Sequence[str], width: int) -> dict[str, str]:
+def shorten_all(texts: Sequence[str], width: int, *, tail_only: bool = False) -> dict[str, str]:
     """Each text shortened from the middle to ``width``, keeping distinct texts distinct: when
-    two would read the same, less of the start and more of the end is kept."""
+    two would read the same, less of the start and more of the end is kept. ``tail_only``
+    keeps only the end (a path: its file name)."""
     unique = list(dict.fromkeys(texts))
     if all(len(t) <= width for t in unique):
         return {t: t for t in unique}
-    default = {t: shorten_middle(t, width) for t in unique}
-    head = (width - 1) // 3
+    head = 0 if tail_only else (width - 1) // 3
+    default = {t: _cut(t, width, head) for t in unique}
     for h in range(head, -1, -1):
         shown = {t: _cut(t, width, h) for t in unique}
         if len(set(shown.values())) == len(unique):
@@ -147,6 +148,7 @@ def _cut(text: str, width: int, head: int) -> str:
     return text[:head] + ELLIPSIS + (text[len(text) - tail :] if tail > 0 else "")
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 epoch``, ``3 epochs``, ``1,200 examples``."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
+def plural(n: object, word: str, many: str | None = None) -> str:
+    """``1 epoch``, ``3 epochs``, ``1,200 examples`` (``auto epochs`` for a value not a count)."""
+    count = f"{n:,}" if isinstance(n, int) else str(n)
+    return f"{count} {word if n == 1 else many or word + 's'}"

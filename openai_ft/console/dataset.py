@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from openai_ft.console import plural
 from openai_ft.dataset.validate_types import Issue, ValidationReport
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ def _histogram(report: ValidationReport) -> str:
     rows = []
     lower = 0
     for upper, n in hist:
-        bar = "#" * (round(30 * n / peak) if peak else 0)
-        rows.append(f"  {lower:>7}-{upper:<7} {bar} {n}")
+        if n:  # an empty bin says nothing; its range shows as the gap between its neighbours
+            bar = "#" * (round(30 * n / peak) if peak else 0)
+            rows.append(f"  {lower:>7}-{upper:<7} {bar} {n}")
         lower = upper + 1
     return "\n".join(rows)
 
@@ -61,8 +63,9 @@ def render_validation(reports: Sequence[ValidationReport], console: Console | No
     for report in reports:
         status = "[green]valid[/]" if report.valid else "[red]invalid[/]"
         console.print(
-            f"[bold]{report.path}[/] - {report.examples} examples, {report.method}, "
-            f"{report.model}: {status} ({len(report.errors)} errors, {len(report.warnings)} warnings)",
+            f"[bold]{report.path}[/] - {plural(report.examples, 'example')}, {report.method}, "
+            f"{report.model}: {status} ({plural(len(report.errors), 'error')},"
+            f" {plural(len(report.warnings), 'warning')})",
             highlight=False,
         )
         if report.errors:
@@ -79,7 +82,7 @@ def render_validation(reports: Sequence[ValidationReport], console: Console | No
             console.print(_histogram(report), highlight=False, markup=False)
         e = report.estimate
         console.print(
-            f"estimate: {e.n_epochs} epochs x {t.total:,} tokens = {e.trained_tokens:,} trained tokens "
+            f"estimate: {plural(e.n_epochs, 'epoch')} x {t.total:,} tokens = {e.trained_tokens:,} trained tokens "
             f"~ ${e.usd:,.2f} ({e.price_source})",
             highlight=False,
             markup=False,

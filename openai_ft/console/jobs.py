@@ -223,10 +223,12 @@ def table(
     *,
     width: int | None = None,
     shorten: Sequence[int] = (),
+    paths: Sequence[int] = (),
 ) -> str:
     """A plain aligned text table (the same on a terminal and in a log) in ``width`` columns
     (default: see ``output_width``): the columns in ``shorten`` (model ids) give up their middle,
-    the widest first; the others (ids to copy, numbers) are never cut."""
+    the widest first, and those also in ``paths`` keep their end only (the file name); the
+    others (ids to copy, numbers) are never cut."""
     from openai_ft.console import output_width, shorten_all
 
     cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
@@ -239,7 +241,7 @@ def table(
             break  # what is left must not be cut
         widths[max(can, key=lambda k: widths[k])] -= 1
     for i in shorten:
-        short = shorten_all([r[i] for r in cells[1:]], widths[i])
+        short = shorten_all([r[i] for r in cells[1:]], widths[i], tail_only=i in paths)
         for r in cells[1:]:
             r[i] = short[r[i]]
     return "\n".join(

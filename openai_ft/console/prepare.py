@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+from openai_ft.console import emit, plural
 from openai_ft.dataset.prepare import PrepareResult, ProgressEvent
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def render_prepare(result: PrepareResult, console: Console | None = None) -> Non
             f"{tokens.mean:.1f}" if tokens else "-",
             str(len(report.warnings)) if report else "-",
         )
-    out.print(table)
+    emit(out, table)  # no trailing spaces after the title in a file
     train = result.reports.get("train")
     if train and train.warnings:
         codes = Counter(w.code for w in train.warnings)
@@ -120,7 +121,7 @@ def render_prepare(result: PrepareResult, console: Console | None = None) -> Non
     est = m.get("estimate")
     if est:
         out.print(
-            f"estimate for {m['model']}: {est['n_epochs']} epochs, {est['trained_tokens']:,} trained tokens "
+            f"estimate for {m['model']}: {plural(est['n_epochs'], 'epoch')}, {est['trained_tokens']:,} trained tokens "
             f"~ ${est['usd']:,.2f} ({est['price_source']})",
             highlight=False,
             markup=False,
