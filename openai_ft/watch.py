@@ -149,7 +149,11 @@ def watch(
     ledger: Ledger | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> WatchResult:
-    """Follow a job to its end; Ctrl-C returns ``interrupted=True`` and leaves the job running."""
+    """Follow a job to its end; Ctrl-C returns ``interrupted=True`` (the job is not cancelled).
+
+    With ``early_stop`` the job is cancelled once the validation loss stops improving, and the
+    stop is recorded in the ledger: watching that job again returns the same ``early_stop``.
+    """
     import tenacity
 
     if early_stop is not None and early_stop < 1:
@@ -160,6 +164,7 @@ def watch(
 
     from openai_ft.client import make_client
     from openai_ft.config import resolve_backend
+    from openai_ft.early_stop import early_stop_of, record_early_stop
     from openai_ft.runs import record_checkpoints, record_job
     from openai_ft.store import Ledger
 
@@ -226,6 +231,7 @@ def watch(
                 stopped = EarlyStopped(
                     stopper.patience, stopper.best, stopper.best_step, model, loss, step
                 )
+                record_early_stop(book, key, job_id, stopped)  # a rerun must find it again
                 emit(stopped)
                 continue
             sleep(poll_interval)
@@ -233,6 +239,11 @@ def watch(
         status = str(job.status) if job is not None else "unknown"
         return WatchResult(job_id, status, False, None, None, stopped, True, snap)
     status = str(job.status)
+    if status == "cancelled" and stopped is None:
+        # Stopped early by an earlier watch: say so again, with the checkpoint to use.
+        stopped = early_stop_of(book, key, job_id)
+        if stopped is not None:
+            emit(stopped)
     if status == "succeeded":
         try:
             record_checkpoints(book, key, job_id, list(jobs.checkpoints.list(job_id)))

@@ -23,7 +23,13 @@ from openai_ft.errors import JobFailed, UsageError
 @click.command("upload")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Upload even if validation finds errors.")
-@click.option("--method", type=click.Choice(["supervised", "dpo"]), default="supervised")
+@click.option(
+    "--method",
+    type=click.Choice(["supervised", "dpo"]),
+    default="supervised",
+    show_default=True,
+    help="Training format to validate the files against (dpo: preference pairs).",
+)
 @click.option("--model", default=None, help="Model to validate the token limits against.")
 @_backend_options
 def upload_cmd(
@@ -93,17 +99,19 @@ def _whole(text: str | None) -> int | str | None:
 @click.option("--training-file", default=None, help="JSONL path (uploaded as needed) or file id.")
 @click.option("--validation-file", default=None, help="JSONL path or file id.")
 @click.option("--model", default=None, help="Base model, or ft:... / @alias to continue from.")
-@click.option("--method", type=click.Choice(["supervised", "dpo"]), default=None)
+@click.option("--method", type=click.Choice(["supervised", "dpo"]), default=None,
+              help="Training method (default: supervised, or the run config's).")  # fmt: skip
 @click.option("--n-epochs", default=None, help="Epochs, or 'auto'.")
 @click.option("--batch-size", default=None, help="Batch size, or 'auto'.")
 @click.option("--learning-rate-multiplier", default=None, help="LR multiplier, or 'auto'.")
 @click.option("--beta", default=None, help="DPO beta, or 'auto'.")
 @click.option("--hp", "hp", multiple=True, metavar="KEY=VALUE",
               help="Any other hyperparameter (open-weight models: lora_rank=8...), repeatable.")  # fmt: skip
-@click.option("--suffix", default=None)
+@click.option("--suffix", default=None,
+              help="Up to 64 characters in the model's name (ft:...:SUFFIX:...).")  # fmt: skip
 @click.option("--training-type", type=click.Choice(["standard", "global", "developer"]),
               default=None, help="Azure OpenAI only: where and at what price the job trains.")  # fmt: skip
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=int, default=None, help="Training seed, for a repeatable job.")
 @click.option("--metadata", "meta", multiple=True, help="k=v, repeatable.")
 @click.option("--wandb-project", default=None, help="Pass OpenAI's W&B integration through.")
 @click.option("--config", "config_path", default=None, help="TOML run config (flags override).")
@@ -158,10 +166,12 @@ def train_cmd(**o: Any) -> int:
             bar[1]()
 
     def confirm(plan: Plan) -> bool:
+        from openai_ft.console import plural
+
         # The estimate is shown before anything is uploaded or created, prompt or not.
         est = plan.estimate
         cost = (
-            f"~${est.usd:.2f} ({est.trained_tokens:,} trained tokens, {est.n_epochs} epochs)"
+            f"~${est.usd:.2f} ({est.trained_tokens:,} trained tokens, {plural(est.n_epochs, 'epoch')})"
             if est
             else "unknown (training file given by id)"
         )
@@ -191,6 +201,8 @@ def train_cmd(**o: Any) -> int:
             f"nothing to do: job {res.job_id} already succeeded: model {res.fine_tuned_model}",
             err=True,
         )
+    elif res.attached and (stop := _early_stopped(settings.name, res)) is not None:
+        return _rerun_after_early_stop(res, stop, o["as_json"])
     elif res.attached and res.status in ("failed", "cancelled"):
         # Decided: a rerun never pays twice, not even after a failure; retraining is explicit.
         if o["as_json"]:
@@ -212,7 +224,8 @@ def train_cmd(**o: Any) -> int:
         final = _asdict(res) if o["as_json"] else None
         if final is None:
             click.echo(res.job_id)
-        return _watch(client, settings.name, res.job_id, o["early_stop"], poll, False, final)
+        return _watch(client, settings.name, res.job_id, o["early_stop"], poll, False, final,
+                      _detached(settings))  # fmt: skip
     if o["as_json"]:
         _out(_asdict(res))
     else:
@@ -228,6 +241,37 @@ _WAITING = (
     "waiting: another `openai-ft train` of these inputs on this machine is uploading and"
     " creating the job; this one attaches to it"
 )
+
+
+def _early_stopped(backend: str, res: Any) -> Any:
+    """The early stop recorded for a cancelled job (None for any other job)."""
+    if res.status != "cancelled":
+        return None
+    from openai_ft.early_stop import early_stop_of
+    from openai_ft.store import Ledger
+
+    return early_stop_of(Ledger(), backend, res.job_id)
+
+
+def _rerun_after_early_stop(res: Any, stop: Any, as_json: bool) -> int:
+    """A rerun of a train that early stopping ended: the same success, the same checkpoint."""
+    from openai_ft.console.jobs import early_stop_text
+
+    click.echo(
+        f"nothing to do: job {res.job_id}, created earlier for these inputs, was stopped early",
+        err=True,
+    )
+    click.echo(early_stop_text(stop), err=True)
+    if as_json:
+        _out({**_asdict(res), "early_stop": _asdict(stop), "best_checkpoint": stop.checkpoint})
+    elif stop.checkpoint:
+        click.echo(stop.checkpoint)
+    if stop.checkpoint:
+        return 0
+    raise JobFailed(
+        f"job {res.job_id} was stopped early, but none of its checkpoints is usable",
+        tip="pass --new to train again (a new, paid job)",
+    )
 
 
 def _ended_before(client: Any, job_id: str, status: str) -> JobFailed:
@@ -255,29 +299,28 @@ def _watch(
     poll: float,
     as_json: bool,
     train_json: dict[str, Any] | None = None,
+    detached: bool = True,
 ) -> int:
-    from openai_ft.console.jobs import WatchView, early_stop_text
+    from openai_ft.console.jobs import WatchView
     from openai_ft.watch import watch
 
-    with WatchView() as view:
+    with WatchView() as view:  # it prints every event, the early stop too, once
         res = watch(job_id, client=client, on_event=view, early_stop=early_stop,
                     poll_interval=poll, backend=backend, sleep=lambda s: SLEEP(s))  # fmt: skip
     if res.interrupted:
-        click.echo(
-            f"stopped watching; job {job_id} keeps running.\n"
-            f"  reattach: openai-ft watch {job_id}\n  cancel:   openai-ft cancel {job_id}",
-            err=True,
-        )
+        click.echo(_after_ctrl_c(job_id, detached), err=True)
         return 130
+    best = res.early_stop.checkpoint if res.early_stop else None
     if as_json:
         _out(_asdict(res))
     elif train_json is not None:
-        _out({**train_json, "status": res.status, "fine_tuned_model": res.fine_tuned_model})
-    if res.early_stop:
-        click.echo(early_stop_text(res.early_stop), err=True)
-    if res.succeeded:
+        _out({**train_json, "status": res.status, "fine_tuned_model": res.fine_tuned_model,
+              "early_stop": _asdict(res.early_stop), "best_checkpoint": best})  # fmt: skip
+    if res.succeeded or best:
+        # An early stop is a success: the job was cancelled on purpose; its best checkpoint
+        # is the model to use (printed like a fine-tuned model, for scripts).
         if not as_json and train_json is None:
-            click.echo(res.fine_tuned_model)
+            click.echo(res.fine_tuned_model or best)
         return 0
     if res.error:
         where = f" at {res.error.location}" if res.error.location else ""
@@ -287,8 +330,34 @@ def _watch(
             tip="fix the data and run `openai-ft train` again" if res.error.location else None,
         )
     if res.early_stop:
-        return 0 if res.early_stop.checkpoint else 1
+        raise JobFailed(
+            f"job {job_id} was stopped early, but none of its checkpoints is usable",
+            tip=f"see `openai-ft checkpoints {job_id}`; pass --new to train again",
+        )
     raise JobFailed(f"job {job_id} ended {res.status}", tip="see `openai-ft status " + job_id + "`")
+
+
+def _detached(settings: Any) -> bool:
+    """Whether the job outlives this command: always on a service; for the in-process local
+    backend only when jobs run in processes of their own (not with OPENAI_FT_LOCAL_DETACH=0)."""
+    if settings.backend != "local" or settings.base_url:
+        return True
+    from openai_ft.client import local_service
+
+    return local_service(settings.home).launcher is not None
+
+
+def _after_ctrl_c(job_id: str, detached: bool) -> str:
+    """What Ctrl-C in watch did to the job, truthfully, and the commands that come next."""
+    if detached:
+        head = f"stopped watching; job {job_id} keeps running."
+    else:
+        head = (
+            f"stopped watching; job {job_id} trains inside this command"
+            " (OPENAI_FT_LOCAL_DETACH=0), so it pauses now and continues once an openai-ft"
+            " command uses this state folder again."
+        )
+    return f"{head}\n  reattach: openai-ft watch {job_id}\n  cancel:   openai-ft cancel {job_id}"
 
 
 @click.command("watch")
@@ -309,7 +378,9 @@ def watch_cmd(job_id: str, early_stop: int | None, poll_interval: float | None, 
     settings, client = _client(backend, base_url)
     local = settings.backend == "local" and not settings.base_url
     poll = poll_interval or (0.5 if local else 5.0)
-    return _watch(client, settings.name, job_id, early_stop, poll, as_json)
+    return _watch(
+        client, settings.name, job_id, early_stop, poll, as_json, None, _detached(settings)
+    )
 
 
 from openai_ft.cli.jobs_more import (  # noqa: E402 - the other job commands live one module over
