@@ -86,8 +86,8 @@ def _jobs_table(jobs: list[Any]) -> str:
     text = table(headers, rows, width=width, shorten=(3, 4))
     if max(len(line) for line in text.splitlines()) <= width:
         return text
-    rows = [(j.id, j.status, _when(j.created_at), j.fine_tuned_model or j.model) for j in jobs]
-    return table(headers[:4], rows, width=width, shorten=(3,))
+    merged = [(j.id, j.status, _when(j.created_at), j.fine_tuned_model or j.model) for j in jobs]
+    return table(headers[:4], merged, width=width, shorten=(3,))
 
 
 @click.command("status")
