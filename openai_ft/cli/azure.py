@@ -164,14 +164,14 @@ def deployments_cmd(
     if not rows:
         click.echo("no deployments on this account", err=True)
         return 0
-    head = f"{'NAME':<22} {'MODEL':<24} {'SKU':<10} {'STATE':<9} {'AGE':>5} {'COST':>5}"
+    head = f"{'NAME':<20} {'MODEL':<22} {'SKU':<14} {'STATE':<9} {'AGE':>5} {'COST':>5}"
     click.echo(head)
     for r in rows:
         cost = r.cost_usd(now)
+        money = "?" if cost is None else f"${cost:.0f}" if cost >= 100 else f"${cost:.2f}"
         click.echo(
-            f"{_fit(r.name, 22):<22} {_fit(r.model, 24):<24} {_fit(r.sku, 10):<10}"
-            f" {_fit(r.state, 9):<9} {_age(r.age_s(now)):>5}"
-            f" {('?' if cost is None else f'${cost:.0f}' if cost >= 100 else f'${cost:.2f}'):>5}"
+            f"{_fit(r.name, 20):<20} {_fit(r.model, 22):<22} {_fit(r.sku, 14):<14}"
+            f" {_fit(r.state, 9):<9} {_age(r.age_s(now)):>5} {money:>5}"
         )
     click.echo(
         f"cost: hosting fee since creation (prices as of {PRICES_DATE}); tokens not included",
