@@ -122,6 +122,8 @@ def test_retrain_shows_the_diff_trains_compares_and_promotes(
     assert again["prepared"]["diff"]["added"] == 25 and again["promoted"] is True
     regress = again["sets"][0]
     assert regress["name"] == "regression" and regress["examples"] == len(old_test)
+    assert main(["alias", "history", "prod", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2  # v1, then the retrained model once
 
 
 def test_retrain_refuses_a_worse_model(

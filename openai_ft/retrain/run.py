@@ -78,7 +78,7 @@ def retrain(
 ) -> RetrainResult:
     """Prepare, diff, train, compare and promote (see the module docstring); idempotent: a rerun
     of the same table attaches to its job and finds its answers in the ledger."""
-    from openai_ft.aliases import check_name, set_alias
+    from openai_ft.aliases import check_name
     from openai_ft.client import make_client
     from openai_ft.config import resolve_backend
     from openai_ft.store import Ledger
@@ -109,7 +109,7 @@ def retrain(
         ok, why = decide(sets, scorer, margin, fail_under)
         reason = f"retrain of {prev.run_id or prev.job_id} ({job.job_id}): {why}"
         if ok and alias_name:
-            set_alias(alias_name, model, backend=settings.name, reason=reason, ledger=book)
+            _promote(alias_name, model, settings.name, reason, book)
         return RetrainResult(
             from_run,
             "fresh" if fresh else "continue",
@@ -131,6 +131,19 @@ def retrain(
     finally:
         if ledger is None:
             book.close()
+
+
+def _promote(name: str, model: str, backend: str, reason: str, ledger: Ledger) -> None:
+    """Point the alias at the model, unless it already does (a rerun adds no history entry)."""
+    from openai_ft.aliases import get_alias, set_alias
+    from openai_ft.errors import NotFound
+
+    try:
+        current = get_alias(name, ledger=ledger)
+    except NotFound:
+        current = None
+    if current is None or (current.model, current.backend) != (model, backend):
+        set_alias(name, model, backend=backend, reason=reason, ledger=ledger)
 
 
 def _train(
