@@ -343,3 +343,53 @@ svc.close()
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(out.stdout) == [["from-parent", "Succeeded"]]
+
+
+def test_over_a_loopback_socket_with_a_data_plane_key(tmp_path: Path) -> None:
+    import io
+
+    from openai_ft.local.http.server import LocalServer
+
+    with LocalService(tmp_path / "h", autostart=False, api_key="k-1", azure=OPTIONS) as svc:
+        server = LocalServer(svc, "127.0.0.1", 0, log=io.StringIO())
+        server.start()
+        try:
+            origin = server.base_url.removesuffix("/v1")
+            checked = ArmChecked(httpx2.HTTPTransport())
+            with httpx2.Client(transport=checked, base_url=origin) as client:
+                r = put(client, "sock", body())  # ARM's token, not the data-plane key
+                assert r.status_code == 201, r.text
+                assert r.headers["azure-asyncoperation"].startswith(origin + "/subscriptions/")
+                assert (
+                    client.get(r.headers["azure-asyncoperation"], headers=AUTH).status_code == 200
+                )
+                files = client.get("/openai/v1/files", headers={"api-key": "k-1"})
+                assert files.status_code == 200
+                assert client.get("/openai/v1/files", headers=AUTH).status_code == 401
+            assert not checked.found, checked.found
+        finally:
+            server.close()
+
+
+def test_serve_refuses_an_arm_token_without_azure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openai_ft.cli import main
+
+    assert main(["serve", "--home", str(tmp_path), "--arm-token", "t", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--arm-token needs --azure" in err
+    assert "Traceback" not in err
+
+
+def test_the_spec_check_finds_what_is_wrong() -> None:
+    from .arm_spec import problems
+
+    path = f"{ACCOUNT}/deployments/d"
+    missing = problems("PUT", path, 201, {}, b'{"sku": {}}')
+    assert any("missing header Azure-AsyncOperation" in p for p in missing)
+    assert any("'name' is a required property" in p for p in missing)
+    assert problems("DELETE", path, 202, {"location": "x", "retry-after": "1"}, b"{}")
+    assert problems("GET", path, 404, {}, b'{"error": {"code": 1}}')
+    assert problems("GET", path, 200, {}, b'{"properties": {"provisioningState": "Sleeping"}}')
+    assert problems("GET", path, 200, {}, b'{"name": "d", "properties": {}}') == []
