@@ -283,3 +283,35 @@ def test_a_create_refused_for_its_settings_fails_the_point_not_the_sweep(
     assert out.err.count("the service refused its job") == 2 and "Traceback" not in out.err
     assert "ERROR no point of sweep" in out.err and out.out.count("failed") == 2
     assert svc.service.state.all("job") == []
+
+
+def test_early_stop_cancels_a_point_and_its_best_checkpoint_competes(
+    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from openai_ft.sweep import run as sweep_run
+    from openai_ft.watch import EarlyStopper
+
+    class StopAtSecond(EarlyStopper):
+        """The engine's validation loss may keep improving on tiny data: stop at the second."""
+
+        def feed(self, step: int, valid_loss: float) -> bool:
+            first = self.best is None
+            super().feed(step, valid_loss)
+            return not first
+
+    monkeypatch.setattr(sweep_run, "EarlyStopper", StopAtSecond)
+    monkeypatch.setattr(cli_sweep, "SLEEP", lambda _s: svc.run_jobs(max_steps=4))
+    args = ["sweep", "--training-file", str(files["train"]), "--validation-file",
+            str(files["valid"]), "--grid", "n_epochs=3,4", "--early-stop", "--yes", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert "early stop: no validation improvement" in out.err
+    for p in result["points"]:
+        assert p["status"] == "cancelled" and p["model"] == p["checkpoint"]
+        assert ":ckpt-step-" in p["model"] and "using checkpoint" in p["note"]
+    assert {c["model"] for c in result["selection"]["candidates"]} == {
+        p["checkpoint"] for p in result["points"]
+    }
+    assert all(j["status"] == "cancelled" for j in svc.service.state.all("job"))

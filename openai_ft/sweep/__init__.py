@@ -190,7 +190,8 @@ def sweep(
         final = tuple(done.points)
         if not done.finished:
             return _result(plan, final, None, None, False, True, settings.name)
-        return _select_and_test(spec, plan, final, cli, settings, led)
+        say = (lambda text: on_event(SweepUpdate(final, text))) if on_event else (lambda _t: None)
+        return _select_and_test(spec, plan, final, cli, settings, led, say)
     finally:
         if own:
             led.close()
@@ -271,6 +272,7 @@ def _select_and_test(
     client: Any,
     settings: BackendSettings,
     led: Ledger,
+    say: Callable[[str], None],
 ) -> SweepResult:
     """Choose on validation; evaluate the winner and the base on test once (read back after)."""
     from openai_ft.evaluate.api import evaluate
@@ -289,6 +291,7 @@ def _select_and_test(
         return _result(plan, points, None, None, False, False, settings.name)
     sampling = {"temperature": 0, "seed": spec.seed}
     models = list(dict.fromkeys(c.model for c in cands))
+    say(f"choosing on the validation split: {len(models)} model(s) on {spec.validation_file}")
     val = evaluate(
         spec.validation_file,
         models,
@@ -301,6 +304,10 @@ def _select_and_test(
     test = None
     if spec.test_file:
         winner = selection["winner"]["model"]
+        say(
+            f"winner {selection['winner']['label']}; testing it and the base model {spec.model}"
+            f" on {spec.test_file} (once)"
+        )
         res = evaluate(
             spec.test_file,
             [spec.model, winner],

@@ -128,11 +128,12 @@ class Scheduler:
         except KeyboardInterrupt:
             return False
 
-    def _set(self, point: PointView, note: str | None = None, **changes: Any) -> PointView:
+    def _set(self, point: PointView, line: str | None = None, **changes: Any) -> PointView:
+        """Change a point, save it, and show every point (with ``line`` printed once)."""
         new = replace(point, **changes)
         self.points[self._pos(point.index)] = new
         self.save(new)
-        self._publish(note)
+        self._publish(line)
         return new
 
     def _pos(self, index: int) -> int:
