@@ -11,7 +11,7 @@ SEED   ?= 42
 
 export OPENAI_FT_BACKEND := $(BACKEND)
 
-.PHONY: install install-hf test check lint prepare validate upload train train-hf eval eval-hf report demo demo-hf serve clean
+.PHONY: install install-hf test check lint prepare validate upload train train-hf deploy-base eval eval-hf report demo demo-hf serve clean
 
 $(BIN)/.install-stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,8 +72,15 @@ train-hf: install
 eval-hf: install
 	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --limit 40 --max-completion-tokens 16 --concurrency 16
 
-eval: install
-	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --require-better
+# Azure: a model answers only through a deployment. The base model gets one (a base model pays no
+# hourly fee); eval deploys the fine-tuned one (Developer tier: no hourly fee) and removes it after.
+AZURE_EVAL := $(if $(filter azure,$(BACKEND)),--deploy --undeploy-after)
+
+deploy-base: install
+	$(OFT) deploy $(MODEL) --sku globalstandard --yes --wait
+
+eval: install $(if $(filter azure,$(BACKEND)),deploy-base)
+	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --require-better $(AZURE_EVAL)
 
 report: install
 	$(OFT) report latest --out $(OUT)/report

@@ -172,10 +172,25 @@ def test_a_name_serving_another_model_is_refused_not_replaced(
     fake: FakeArm, ledger: Ledger
 ) -> None:
     with arm_for(fake) as arm:
-        deploy(arm, "gpt-4.1-mini", sku("developer"), name="shared", ledger=ledger)
+        deploy(arm, "gpt-4.1-mini", sku("standard"), name="shared", ledger=ledger)
         with pytest.raises(UsageError, match=r"already serves gpt-4\.1-mini"):
             deploy(arm, FT, sku("developer"), name="shared", ledger=ledger)
     assert fake.deployments["shared"]["properties"]["model"]["name"] == "gpt-4.1-mini"
+
+
+def test_a_base_snapshot_is_name_and_version_with_no_hosting_fee(
+    fake: FakeArm, ledger: Ledger
+) -> None:
+    with arm_for(fake) as arm:
+        with pytest.raises(UsageError, match="fine-tuned models only"):
+            deploy(arm, "gpt-4.1-mini-2025-04-14", sku("developer"), ledger=ledger)
+        res = deploy(arm, "gpt-4.1-mini-2025-04-14", sku("globalstandard"), ledger=ledger)
+        (listed,) = list_deployments(arm, ledger)
+    put = next(r for r in fake.requests if r.method == "PUT")
+    model = json.loads(put.content)["properties"]["model"]
+    assert model == {"format": "OpenAI", "name": "gpt-4.1-mini", "version": "2025-04-14"}
+    assert res.name == listed.model == "gpt-4.1-mini-2025-04-14"
+    assert listed.hourly_usd == 0.0
 
 
 def test_declined_prompt_creates_nothing(fake: FakeArm, ledger: Ledger) -> None:

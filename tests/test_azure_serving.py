@@ -194,13 +194,16 @@ def test_deploy_shows_the_fee_and_refuses_a_paid_sku_without_yes(
 def test_deployments_table_fits_80_columns_and_undeploy_asks(
     fake_cli: FakeArm, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["deploy", FT, "--yes", "--wait"]) == 0
-    assert main(["deploy", "gpt-4.1-mini-2025-04-14", "--sku", "globalstandard", "--yes"]) == 0
+    assert main(["deploy", FT, "--sku", "standard", "--yes", "--wait"]) == 0
+    assert main(["deploy", "gpt-4.1-mini-2025-04-14", "--yes"]) == 0  # base: globalstandard
     capsys.readouterr()
     assert main(["deployments"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 3 and all(len(line) <= 80 for line in table)
     assert "GlobalStandard" in table[2] and "$0.00" in table[2]
+    assert main(["deployments", "--json"]) == 0
+    fees = {r["model"]: r["hourly_usd"] for r in json.loads(capsys.readouterr().out)}
+    assert fees == {FT: 1.70, "gpt-4.1-mini-2025-04-14": 0.0}
     assert main(["undeploy", FT]) == 2  # no terminal, no --yes: nothing removed
     assert FT in fake_cli.deployments
     assert main(["undeploy", FT, "--yes"]) == 0
@@ -208,7 +211,7 @@ def test_deployments_table_fits_80_columns_and_undeploy_asks(
     assert main(["deployments", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in rows] == ["gpt-4.1-mini-2025-04-14"]
-    assert rows[0]["hourly_usd"] == 1.70 and rows[0]["cost_usd_so_far"] is not None
+    assert rows[0]["cost_usd_so_far"] == 0.0
 
 
 def test_eval_deploy_flags_need_azure(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ another host is refused, never followed with the token. ARM errors become ours i
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from openai_ft.errors import (
 )
 
 TERMINAL = ("Succeeded", "Failed", "Canceled")
+# A base snapshot is deployed as name + version: gpt-4.1-mini-2025-04-14 -> gpt-4.1-mini, 2025-04-14.
+_SNAPSHOT = re.compile(r"^(?P<name>.+)-(?P<version>\d{4}-\d{2}-\d{2})$")
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 60.0
 
@@ -51,9 +54,12 @@ class Deployment:
         model = props.get("model") or {}
         sku = body.get("sku") or {}
         system = body.get("systemData") or {}
+        name, version = str(model.get("name", "")), model.get("version")
+        if version and _SNAPSHOT.match(f"{name}-{version}") and ".ft-" not in name:
+            name = f"{name}-{version}"  # the snapshot id, as train and eval name it
         return cls(
             name=str(body.get("name", "")),
-            model=str(model.get("name", "")),
+            model=name,
             model_version=model.get("version"),
             sku=str(sku.get("name", "")),
             capacity=sku.get("capacity"),
@@ -160,12 +166,16 @@ class ArmClient:
             yield from body.get("value") or []
             next_url = body.get("nextLink") or None
 
-    def put(self, name: str, model: str, sku: str, capacity: int, version: str = "1") -> Deployment:
-        """Create or update a deployment (ARM PUT: by name, so never two of one name)."""
-        body = {
-            "sku": {"name": sku, "capacity": capacity},
-            "properties": {"model": {"format": "OpenAI", "name": model, "version": version}},
-        }
+    def put(self, name: str, model: str, sku: str, capacity: int) -> Deployment:
+        """Create or update a deployment (ARM PUT: by name, so never two of one name).
+
+        A fine-tuned model goes as its id with version "1" (common practice, not in the spec);
+        a base snapshot as its name and date version.
+        """
+        snap = _SNAPSHOT.match(model) if ".ft-" not in model else None
+        ref = {"format": "OpenAI", "name": snap["name"] if snap else model,
+               "version": snap["version"] if snap else "1"}  # fmt: skip
+        body = {"sku": {"name": sku, "capacity": capacity}, "properties": {"model": ref}}
         r = self._request(
             "PUT", self._url(f"/deployments/{name}"), body=body, action=f"deploying {name}"
         )

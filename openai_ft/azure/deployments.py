@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from openai_ft.azure.arm import ArmClient, Deployment
 from openai_ft.azure.skus import Sku, by_arm_name
+from openai_ft.catalog import is_fine_tuned
 from openai_ft.errors import BackendError, ServiceUnavailable, UsageError
 from openai_ft.store import Ledger, Migration
 
@@ -78,6 +79,16 @@ class DeployPlan:
     model: str
     sku: Sku
     capacity: int
+
+    @property
+    def fine_tuned(self) -> bool:
+        """True for a fine-tuned model (the hosting fee and auto-deletion apply to those)."""
+        return is_fine_tuned(self.model)
+
+    @property
+    def hourly_usd(self) -> float:
+        """What the deployment costs per hour to exist."""
+        return self.sku.hourly(self.fine_tuned)
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,11 @@ def deploy(
     """
     book = open_ledger(ledger)
     dep_name = check_name(name or default_name(model))
+    if sku.option == "developer" and not is_fine_tuned(model):
+        raise UsageError(
+            f"the Developer tier serves fine-tuned models only, and {model} is a base model",
+            tip="use --sku globalstandard or standard (a base model has no hourly hosting fee)",
+        )
     found = _existing(arm, dep_name, model)
     created = False
     if found is None:
@@ -201,7 +217,7 @@ def _record(
         " capacity = excluded.capacity, hourly_usd = excluded.hourly_usd, state = excluded.state,"
         " origin = excluded.origin, created_at = excluded.created_at, deleted_at = NULL",
         (arm.target.key, plan.name, plan.model, plan.sku.arm_name, plan.capacity,
-         plan.sku.hourly_usd, state, origin, now),
+         plan.hourly_usd, state, origin, now),
     )  # fmt: skip
 
 
@@ -257,7 +273,11 @@ def list_deployments(arm: ArmClient, ledger: Ledger | None = None) -> list[Deplo
     for dep in arm.list():
         row = rows.get(dep.name)
         table = by_arm_name(dep.sku)
-        fee = float(row["hourly_usd"]) if row is not None else (table.hourly_usd if table else None)
+        fee = (
+            float(row["hourly_usd"])
+            if row is not None
+            else (table.hourly(is_fine_tuned(dep.model)) if table else None)
+        )
         created = float(row["created_at"]) if row is not None else _iso_time(dep.created_at)
         out.append(
             DeploymentRow(dep.name, dep.model, dep.sku, dep.state, created, fee, row is not None)

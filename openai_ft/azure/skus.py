@@ -25,14 +25,24 @@ class Sku:
     auto_delete: str  # Azure's rule, in words
     default_capacity: int = 1
 
-    def fee_text(self) -> str:
+    def hourly(self, fine_tuned: bool = True) -> float:
+        """USD per hour a deployment costs to exist (base models pay for tokens only)."""
+        return self.hourly_usd if fine_tuned else 0.0
+
+    def fee_text(self, fine_tuned: bool = True) -> str:
         """The hosting fee in words, with the table's date."""
+        if not fine_tuned:
+            return f"no hosting fee for a base model (tokens billed as used; as of {PRICES_DATE})"
         if not self.hourly_usd:
             return f"no hourly hosting fee (tokens billed as used; prices as of {PRICES_DATE})"
         return (
             f"hosting fee ${self.hourly_usd:.2f}/hour while it exists, used or not"
             f" (${self.hourly_usd * 24:.2f}/day; prices as of {PRICES_DATE})"
         )
+
+    def deletion_text(self, fine_tuned: bool = True) -> str:
+        """Azure's auto-deletion rule for a deployment of this SKU."""
+        return self.auto_delete if fine_tuned else "none for a base model"
 
 
 SKUS: dict[str, Sku] = {

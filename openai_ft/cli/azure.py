@@ -61,9 +61,9 @@ def _model_from_ref(ref: str) -> str:
     "--sku",
     "sku_name",
     type=click.Choice(["developer", "standard", "globalstandard"], case_sensitive=False),
-    default="developer",
-    show_default=True,
-    help="Deployment type (developer: no hourly fee, deleted after 24 h).",
+    default=None,
+    help="Deployment type [default: developer for a fine-tuned model, globalstandard for a"
+    " base model] (developer: no hourly fee, deleted after 24 h).",
 )
 @click.option("--capacity", type=click.IntRange(min=1), default=None, help="Capacity units.")
 @click.option("--wait", is_flag=True, help="Wait until provisioning has succeeded.")
@@ -71,30 +71,32 @@ def _model_from_ref(ref: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @_account_options
 def deploy_cmd(
-    model: str, name: str | None, sku_name: str, capacity: int | None, wait: bool, yes: bool,
+    model: str, name: str | None, sku_name: str | None, capacity: int | None, wait: bool, yes: bool,
     as_json: bool, subscription: str | None, resource_group: str | None, account: str | None,
 ) -> int:  # fmt: skip
     """Deploy a fine-tuned model on Azure (once per name: a rerun finds the same deployment)."""
     from openai_ft.azure.deployments import DeployPlan, deploy
     from openai_ft.azure.skus import sku
     from openai_ft.azure.target import poll_seconds
+    from openai_ft.catalog import is_fine_tuned
 
-    chosen = sku(sku_name)
     target_model = _model_from_ref(model)
+    chosen = sku(sku_name or ("developer" if is_fine_tuned(target_model) else "globalstandard"))
     ask = not yes and sys.stdin.isatty()
 
     def confirm(plan: DeployPlan) -> bool:
         click.echo(
             f"deploy {plan.model} as {plan.name} ({plan.sku.arm_name}, capacity {plan.capacity})"
-            f"\n  cost: {plan.sku.fee_text()}\n  auto-deletion: {plan.sku.auto_delete}",
+            f"\n  cost: {plan.sku.fee_text(plan.fine_tuned)}"
+            f"\n  auto-deletion: {plan.sku.deletion_text(plan.fine_tuned)}",
             err=True,
         )
         if ask:
             return click.confirm("Create this deployment?", err=True)
-        if not yes and plan.sku.hourly_usd:
+        if not yes and plan.hourly_usd:
             raise UsageError(
                 f"not deploying without confirmation: {plan.sku.arm_name} costs"
-                f" ${plan.sku.hourly_usd:.2f}/hour",
+                f" ${plan.hourly_usd:.2f}/hour",
                 tip="pass --yes to confirm (or --sku developer: no hourly fee)",
             )
         return True
