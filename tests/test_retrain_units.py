@@ -86,3 +86,56 @@ def test_a_run_not_made_by_prepare_is_refused_with_a_tip(
     assert "no such run in the ledger for backend 'openai'" in err
     assert "trained on backend 'local'" in err
     assert len(svc.service.state.all("job")) == 1  # nothing trained by any of them
+
+
+def _excel(path: Path, n: int) -> Path:
+    import pandas as pd
+
+    rows = [
+        {"text": f"question number {i} about topic {i % 3}", "label": f"t{i % 3}"} for i in range(n)
+    ]
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame([{"x": 1}]).to_excel(writer, sheet_name="notes", index=False)
+        pd.DataFrame(rows).to_excel(writer, sheet_name="data", index=False)
+    return path
+
+
+def test_prepare_retrain_reads_the_same_sheet_and_pins_the_earlier_splits(tmp_path: Path) -> None:
+    from openai_ft.dataset.prepare import prepare
+    from openai_ft.retrain import Previous
+    from openai_ft.retrain.data import prepare_retrain, read_examples
+
+    first = prepare(
+        _excel(tmp_path / "v1.xlsx", 40),
+        out_dir=tmp_path / "v1",
+        user="text",
+        assistant="label",
+        sheet="data",
+        seed=3,
+        test_size=0.25,
+    )
+    assert first.manifest["source"]["sheet"] == "data"
+    manifest = {**first.manifest, "manifest_path": str(tmp_path / "v1" / "manifest.json")}
+    splits = {
+        name: read_examples(first.files.get(name)) for name in ("train", "validation", "test")
+    }
+    prev = Previous(
+        "run-1",
+        "ftjob-1",
+        "local",
+        "gpt-4.1-mini-2025-04-14",
+        "ft:x",
+        {},
+        manifest,
+        tmp_path / "v1",
+        splits,
+    )
+    got = prepare_retrain(_excel(tmp_path / "v2.xlsx", 50), prev, tmp_path / "v2")
+    assert (got.diff.added, got.diff.changed, got.diff.removed) == (10, 0, 0)
+    assert read_examples(got.files["regression"]) == splits["test"]
+    keys = {name: {example_key(e) for e in read_examples(got.files.get(name))} for name in splits}
+    for name, examples in splits.items():  # every earlier example is where it was
+        assert {example_key(e) for e in examples} <= keys[name]
+    assert (
+        got.regression == len(splits["test"]) and got.new_test == len(keys["test"]) - got.regression
+    )

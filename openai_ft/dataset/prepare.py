@@ -257,7 +257,13 @@ def prepare(
             for label, count in sorted(Counter(label_of(e) for e in parts[name]).items()):
                 labels.setdefault(str(label), dict.fromkeys(SPLITS, 0))[name] = count
     manifest: dict[str, Any] = {
-        "source": {"path": str(src), "format": kind, "sha256": _sha256_file(src), "rows": rows},
+        "source": {
+            "path": str(src),
+            "format": kind,
+            "sha256": _sha256_file(src),
+            "rows": rows,
+            **({"sheet": sheet} if sheet is not None else {}),  # retrain reads the same sheet
+        },
         "method": method,
         "mapping": mapping.to_dict(),
         "seed": seed,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openai_ft.errors import UsageError
+from openai_ft.errors import InputError, UsageError
 from openai_ft.retrain.previous import Example, Previous
 
 SPLITS = ("train", "validation", "test")
@@ -104,7 +104,7 @@ class Prepared:
 def _pin(previous: Previous) -> Callable[[Example], str | None]:
     """Every example seen before goes back to its earlier split (a test one never to train)."""
     where: dict[str, str] = {}
-    for name in ("train", "validation", "test"):  # test last: a prompt in two splits stays out
+    for name in SPLITS:  # test last: a prompt found in two splits goes to test, never to train
         for ex in previous.examples.get(name, []):
             where[example_key(ex)] = name
     return lambda ex: where.get(example_key(ex))
@@ -115,9 +115,18 @@ def prepare_retrain(
 ) -> Prepared:
     """Prepare ``table`` with the earlier run's recorded settings and write the regression set."""
     from openai_ft._atomic import write_bytes_atomic
+    from openai_ft.dataset import load
     from openai_ft.dataset.prepare import prepare
 
     m = previous.manifest
+    raw = m.get("source")
+    source: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    fmt: str | None = None
+    try:
+        kind: str | None = load.detect_format(Path(table), None)
+    except InputError:  # no known extension: read it as the earlier table was read
+        fmt = kind = str(source["format"]) if source.get("format") else None
+    sheet = source.get("sheet") if kind == source.get("format") else None  # Excel: that sheet
     missing = [k for k in ("seed", "val_size", "test_size") if m.get(k) is None]
     if missing:
         raise UsageError(
@@ -132,6 +141,8 @@ def prepare_retrain(
         val_size=float(m["val_size"]),
         test_size=float(m["test_size"]),
         model=str(m.get("model") or previous.base_model),
+        fmt=fmt,
+        sheet=sheet,
         progress=progress,
         pin=_pin(previous),
     )
@@ -142,6 +153,8 @@ def prepare_retrain(
     if regression:
         write_bytes_atomic(out_dir / REGRESSION_FILE, payload.encode("utf-8"))
         files["regression"] = str(out_dir / REGRESSION_FILE)
+    elif (out_dir / REGRESSION_FILE).is_file():  # an earlier retrain's, into the same folder
+        (out_dir / REGRESSION_FILE).unlink()
     old_keys = {example_key(e) for e in regression}
     fresh = [e for e in read_examples(res.files.get("test")) if example_key(e) not in old_keys]
     diff = diff_examples(previous.examples, new_examples)
@@ -149,6 +162,7 @@ def prepare_retrain(
 
 
 def read_examples(path: Path | str | None) -> list[Example]:
+    """The examples of a JSONL file written by prepare (none when there is no such file)."""
     if path is None or not Path(path).is_file():
         return []
     lines = Path(path).read_text("utf-8").splitlines()
