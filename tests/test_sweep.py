@@ -21,6 +21,7 @@ from openai_ft.local import FaultRule, LocalService
 from tests.jobs_helpers import chat_rows, cli_service, write_rows
 
 BASE = "gpt-4.1-mini-2025-04-14"
+SECRET = "sk-test-SECRETSECRET0123456789"
 
 
 class Counted:
@@ -71,6 +72,7 @@ def test_sweep_of_four_points_end_to_end_then_rerun_creates_and_sends_nothing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     counted = Counted(svc, monkeypatch)
     report = tmp_path / "report"
     assert main(_args(files, "--max-parallel", "2", "--report-dir", str(report), "--json")) == 0
@@ -129,6 +131,11 @@ def test_sweep_of_four_points_end_to_end_then_rerun_creates_and_sends_nothing(
     assert [p["job_id"] for p in rerun["points"]] == [p["job_id"] for p in points]
     assert rerun["selection"]["winner"] == sel["winner"] and rerun["test"] == test
     assert rerun["test_reused"] is True and "0 new job(s)" in again.err
+    # The key reaches no output, report or ledger row.
+    home = Path(os.environ["OPENAI_FT_HOME"])
+    texts = [out.out, out.err, again.out, again.err, (report / "report.html").read_text()]
+    assert not any(SECRET in t for t in texts)
+    assert not any(SECRET.encode() in f.read_bytes() for f in home.glob("runs.db*"))
 
 
 def test_too_many_jobs_is_waited_on_and_a_failed_point_is_reported(
@@ -238,6 +245,10 @@ def test_sweep_from_a_toml_table_with_checkpoints_and_early_stop(
     bad.write_text('[sweep]\ntraining_fle = "x"\n')
     assert main(["sweep", "--config", str(bad)]) == 2
     assert "did you mean 'training_file'?" in capsys.readouterr().err
+    same = ["sweep", "--training-file", str(files["train"]), "--validation-file",
+            str(files["valid"]), "--test-file", str(files["valid"]), "--grid", "n_epochs=1"]  # fmt: skip
+    assert main(same) == 2
+    assert "the test file is the validation file" in capsys.readouterr().err
     bad.write_text("[sweep]\nmax_parallel = 'two'\n")
     assert main(["sweep", "--config", str(bad)]) == 2
     assert "max_parallel must be a whole number" in capsys.readouterr().err

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from openai_ft.errors import BudgetExceeded, DataError, InputError, UsageError
 from openai_ft.sweep.run import PointView, Scheduler, SweepUpdate, initial_points
-from openai_ft.sweep.spec import SweepSpec, check_grid, parse_grid, sweep_id, sweep_table
+from openai_ft.sweep.spec import (
+    SweepSpec,
+    check_grid,
+    file_ident,
+    parse_grid,
+    sweep_id,
+    sweep_table,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -99,6 +106,12 @@ def _check_eval_files(spec: SweepSpec) -> None:
     """The validation and test files must be readable eval sets before any job is created."""
     from openai_ft.evaluate.data import load_examples
 
+    if spec.test_file and file_ident(spec.test_file) == file_ident(spec.validation_file):
+        raise UsageError(
+            f"{spec.test_file}: the test file is the validation file (the same examples)",
+            tip="pass the test split to --test-file: the validation split chooses, the test split"
+            " only confirms",
+        )
     for role, value in (("validation", spec.validation_file), ("test", spec.test_file)):
         if value is None:
             continue
