@@ -100,7 +100,12 @@ def busy(text: str, stream: TextIO | None = None) -> Iterator[None]:
     if not _isatty(out):
         yield
         return
-    with make_console(out).status(text, spinner="dots"):
+    from rich.live import Live
+    from rich.spinner import Spinner
+
+    # Drawn on entry (rich's status() waits for its timer's first tick), turned by the timer.
+    spinner = Spinner("dots", text=text)
+    with Live(spinner, console=make_console(out), transient=True, refresh_per_second=8):
         yield
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.console import plural
+from openai_ft.console import emit, plural
 from openai_ft.dataset.validate_types import Issue, ValidationReport
 
 if TYPE_CHECKING:
@@ -62,26 +62,29 @@ def render_validation(reports: Sequence[ValidationReport], console: Console | No
         console = stdout_console()
     for report in reports:
         status = "[green]valid[/]" if report.valid else "[red]invalid[/]"
-        console.print(
+        emit(
+            console,
             f"[bold]{report.path}[/] - {plural(report.examples, 'example')}, {report.method}, "
             f"{report.model}: {status} ({plural(len(report.errors), 'error')},"
             f" {plural(len(report.warnings), 'warning')})",
             highlight=False,
         )
         if report.errors:
-            console.print(_issue_table("errors", report.errors, "red"))
+            emit(console, _issue_table("errors", report.errors, "red"))
         if report.warnings:
-            console.print(_issue_table("warnings", report.warnings, "yellow"))
+            emit(console, _issue_table("warnings", report.warnings, "yellow"))
         t = report.tokens
-        console.print(
+        emit(
+            console,
             f"tokens: {t.total:,} total, {t.assistant:,} assistant; per example "
             f"min {t.min}, p50 {t.p50}, mean {t.mean:.1f}, p95 {t.p95}, max {t.max}",
             highlight=False,
         )
         if t.histogram:
-            console.print(_histogram(report), highlight=False, markup=False)
+            emit(console, _histogram(report), highlight=False, markup=False)
         e = report.estimate
-        console.print(
+        emit(
+            console,
             f"estimate: {plural(e.n_epochs, 'epoch')} x {t.total:,} tokens = {e.trained_tokens:,} trained tokens "
             f"~ ${e.usd:,.2f} ({e.price_source})",
             highlight=False,
