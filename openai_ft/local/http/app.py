@@ -74,6 +74,8 @@ class Service:
         self._engine = engine
         self._models: dict[str, TrainedModel] = {}
         self._models_lock = threading.Lock()
+        self._warm_lock = threading.Lock()
+        self._warmed = False
         from openai_ft.local.http import routes
 
         self._routes = routes.ROUTES
@@ -92,6 +94,25 @@ class Service:
 
             self._engine = get_engine()
         return self._engine
+
+    def warm(self) -> None:
+        """Load what a chat needs (engine, tokenizer, base model) once; concurrent callers wait.
+
+        Without it, a burst of first requests loads them once per request thread, at once.
+        """
+        if self._warmed:
+            return
+        with self._warm_lock:
+            if self._warmed:
+                return
+            from openai_ft.local.api.chat import prompt_tokens
+            from openai_ft.local.engines.ngram.base import base_complete
+
+            _ = self.engine
+            hello = [{"role": "user", "content": "hello"}]
+            prompt_tokens(hello)
+            base_complete("gpt-4o-mini", hello, n=1, temperature=1.0, seed=0, top_logprobs=0)
+            self._warmed = True
 
     def load_model(self, model_id: str) -> TrainedModel | None:
         """A fine-tuned or checkpoint model by id (cached), or None if unknown."""
@@ -200,6 +221,8 @@ class Service:
                     else "The engine is currently overloaded, please try again later (injected fault).",
                 )
         handler, args = self._route(request.method, path)
+        if not self._warmed and path.endswith("/chat/completions"):
+            self.warm()
         if self.limiter.enabled:
             extra.update(self.limiter.acquire(_token_cost(request, path)))
         response = handler(self, request, **args)
