@@ -33,4 +33,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'openai_ft' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    # Importing openai_ft.watch / openai_ft.evaluate binds the module to this name; the function wins.
+    globals()[name] = value
+    return value

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openai_ft import _callable_module
 from openai_ft.client import map_error
 from openai_ft.errors import RateLimited, ServiceUnavailable, UsageError
 from openai_ft.watch_types import (
@@ -302,3 +303,6 @@ def _snapshot(job: Any, prog: _Progress, elapsed: float) -> Snapshot:
         train_curve=tuple(prog.train_curve),
         valid_curve=tuple(prog.valid_curve),
     )
+
+
+_callable_module.make_callable(__name__, "openai_ft.watch:watch")

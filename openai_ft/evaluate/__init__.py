@@ -2,3 +2,7 @@
 
 The public entry point is :func:`openai_ft.evaluate.api.evaluate` (``openai_ft.evaluate(...)``).
 """
+
+from openai_ft._callable_module import make_callable
+
+make_callable(__name__, "openai_ft.evaluate.api:evaluate")
