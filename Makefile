@@ -11,6 +11,20 @@ SEED   ?= 42
 
 export OPENAI_FT_BACKEND := $(BACKEND)
 
+DATA  := $(OUT)/data
+VALID := $(DATA)/validation.jsonl
+# prepare writes no validation.jsonl when that split is empty (--val-size 0): pass it only if it is
+# there (checked by the shell when the recipe runs, after prepare).
+VALID_FILE = $$(test -f $(VALID) && echo $(VALID))
+VALID_FLAG = $$(test -f $(VALID) && echo --validation-file $(VALID))
+# `make train` writes the model it produced (the fine-tuned model, or the best checkpoint of an
+# early stop) to $(OUT)/model.txt; `make eval` evaluates that model, whatever else was trained since.
+MODEL_TXT := $(OUT)/model.txt
+MODEL_OF  = $(BIN)/python -c 'import json, sys; d = json.load(sys.stdin); print(d.get("fine_tuned_model") or d.get("best_checkpoint") or "")'
+TRAINED   = "$$(cat $(MODEL_TXT))"
+NEED_MODEL = @test -s $(MODEL_TXT) || { echo "ERROR $(MODEL_TXT) is missing: it names the model that make train produced" >&2; echo "TIP run make train (or make demo) first" >&2; exit 2; }
+EVAL_GATE ?= --require-better
+
 .PHONY: install install-hf test check lint prepare validate upload train train-hf deploy-base eval eval-hf report demo demo-hf serve clean
 
 $(BIN)/.install-stamp: pyproject.toml
@@ -39,17 +53,20 @@ lint: install
 check: lint test
 
 prepare: install
-	$(OFT) prepare $(INPUT) --user text --assistant intent --system-col system --out-dir $(OUT)/data --seed $(SEED)
+	$(OFT) prepare $(INPUT) --user text --assistant intent --system-col system --out-dir $(DATA) --seed $(SEED)
 
 validate: install
-	$(OFT) validate $(OUT)/data/train.jsonl $(OUT)/data/validation.jsonl --model $(MODEL)
+	$(OFT) validate $(DATA)/train.jsonl $(VALID_FILE) --model $(MODEL)
 
 # Incremental: the same bytes are not uploaded twice, the same inputs attach to their job.
 upload: install
-	$(OFT) upload $(OUT)/data/train.jsonl $(OUT)/data/validation.jsonl --model $(MODEL)
+	$(OFT) upload $(DATA)/train.jsonl $(VALID_FILE) --model $(MODEL)
 
 train: install
-	$(OFT) train --training-file $(OUT)/data/train.jsonl --validation-file $(OUT)/data/validation.jsonl --model $(MODEL) --suffix demo --seed $(SEED) --yes --wait
+	@mkdir -p $(OUT) && rm -f $(MODEL_TXT)
+	$(OFT) train --training-file $(DATA)/train.jsonl $(VALID_FLAG) --model $(MODEL) --suffix demo --seed $(SEED) --yes --wait --json > $(OUT)/train.json
+	@$(MODEL_OF) < $(OUT)/train.json > $(MODEL_TXT)
+	@echo "trained: $$(cat $(MODEL_TXT)) (in $(MODEL_TXT): make eval evaluates it)" >&2
 
 # The whole pipeline, offline, on the local backend: prepare -> validate -> upload -> train ->
 # eval (base vs fine-tuned on the held-out test split) -> report.
@@ -67,11 +84,17 @@ demo-hf: install-hf
 	  $(MAKE) --no-print-directory prepare validate upload train-hf eval-hf report MODEL=hf-base BACKEND=local
 
 train-hf: install
-	$(OFT) train --training-file $(OUT)/data/train.jsonl --validation-file $(OUT)/data/validation.jsonl --model $(MODEL) --suffix demo --seed $(SEED) $(foreach h,$(HF_HP),--hp $(h)) --yes --wait
+	@mkdir -p $(OUT) && rm -f $(MODEL_TXT)
+	$(OFT) train --training-file $(DATA)/train.jsonl $(VALID_FLAG) --model $(MODEL) --suffix demo --seed $(SEED) $(foreach h,$(HF_HP),--hp $(h)) --yes --wait --json > $(OUT)/train.json
+	@$(MODEL_OF) < $(OUT)/train.json > $(MODEL_TXT)
+	@echo "trained: $$(cat $(MODEL_TXT)) (in $(MODEL_TXT): make eval-hf evaluates it)" >&2
 
 eval-hf: install
-	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --limit 40 --max-completion-tokens 16 --concurrency 16
+	$(NEED_MODEL)
+	$(OFT) eval --data $(DATA)/test.jsonl --model $(MODEL) --model $(TRAINED) --scorer exact --scorer classification --temperature 0 --seed $(SEED) --limit 40 --max-completion-tokens 16 --concurrency 16
 
+# Base model vs the model this Makefile's train produced ($(MODEL_TXT)); not @latest, which is
+# the latest fine-tuned model on this backend, whichever command trained it.
 # Azure: a model answers only through a deployment. The base model gets one (a base model pays no
 # hourly fee); eval deploys the fine-tuned one (Developer tier: no hourly fee) and removes it after.
 AZURE_EVAL := $(if $(filter azure,$(BACKEND)),--deploy --undeploy-after)
@@ -80,10 +103,11 @@ deploy-base: install
 	$(OFT) deploy $(MODEL) --sku globalstandard --yes --wait
 
 eval: install $(if $(filter azure,$(BACKEND)),deploy-base)
-	$(OFT) eval --data $(OUT)/data/test.jsonl --model $(MODEL) --model @latest --scorer exact --scorer classification --temperature 0 --seed $(SEED) --require-better $(AZURE_EVAL)
+	$(NEED_MODEL)
+	$(OFT) eval --data $(DATA)/test.jsonl --model $(MODEL) --model $(TRAINED) --scorer exact --scorer classification --temperature 0 --seed $(SEED) $(EVAL_GATE) $(AZURE_EVAL)
 
 report: install
-	$(OFT) report latest --out $(OUT)/report
+	$(OFT) report latest --out-dir $(OUT)/report
 
 serve: install
 	$(OFT) serve --port 8089
