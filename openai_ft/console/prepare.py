@@ -88,14 +88,16 @@ def render_prepare(result: PrepareResult, console: Console | None = None) -> Non
     out = console
     m = result.manifest
     counts = m["counts"]
-    out.print(
+    emit(
+        out,
         f"[bold]{m['source']['path']}[/] - {counts['rows']:,} rows read ({m['source']['format']}), "
         f"{counts['dropped_empty']:,} empty dropped, {result.dropped_duplicates:,} duplicates dropped "
         f"({counts['duplicates_exact']:,} exact, {counts['duplicates_normalized']:,} normalised)",
         highlight=False,
     )
     split_how = "stratified by label" if m["stratified"] else "random"
-    out.print(
+    emit(
+        out,
         f"method {m['method']}, split {split_how}, seed {m['seed']}, no prompt in two splits",
         highlight=False,
     )
@@ -117,10 +119,11 @@ def render_prepare(result: PrepareResult, console: Console | None = None) -> Non
     if train and train.warnings:
         codes = Counter(w.code for w in train.warnings)
         listing = ", ".join(f"{code} x{n}" for code, n in codes.most_common())
-        out.print(f"[yellow]train warnings:[/] {listing}", highlight=False)
+        emit(out, f"[yellow]train warnings:[/] {listing}", highlight=False)
     est = m.get("estimate")
     if est:
-        out.print(
+        emit(
+            out,
             f"estimate for {m['model']}: {plural(est['n_epochs'], 'epoch')}, {est['trained_tokens']:,} trained tokens "
             f"~ ${est['usd']:,.2f} ({est['price_source']})",
             highlight=False,
