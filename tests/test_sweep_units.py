@@ -85,6 +85,7 @@ def test_live_view_is_a_table_that_fits_80_columns() -> None:
 def test_plain_view_prints_notes_and_status_changes_once() -> None:
     buf = io.StringIO()
     with SweepView(buf, live=False) as view:
+        view(SweepUpdate(_points()))
         view(SweepUpdate(_points(), "point 0: created job ftjob-x"))
         view(SweepUpdate(_points()))
     text = buf.getvalue()

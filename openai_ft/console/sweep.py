@@ -53,8 +53,8 @@ class SweepView:
     """An ``on_event`` callback for :func:`openai_ft.sweep.sweep` (use as a context manager).
 
     On a terminal a rich Live table shows every job, redrawn on each update, with notes (a job
-    created, a wait, a job ended) printed once above it; off a terminal the notes and each
-    change of a point's status are plain lines.
+    created, a wait, a job ended) printed once above it; off a terminal the notes and the other
+    changes of a point's status (queued, running...) are plain lines.
     """
 
     def __init__(
@@ -95,7 +95,7 @@ class SweepView:
         if self._live is not None:
             self._live.update(self._render(), refresh=True)
             return
-        for p in update.points:
+        for p in update.points if not update.note else ():  # a note already says what changed
             if self._status.get(p.index) != p.status and p.status != "pending":
                 self._write(
                     f"p{p.index} {_hp(p.hyperparameters, 60)}: {p.status}"

@@ -57,6 +57,11 @@ class PointView:
         return self.checkpoint
 
     @property
+    def label(self) -> str:
+        """``p0 learning_rate_multiplier=0.5 n_epochs=2``: how status lines name the point."""
+        return " ".join([f"p{self.index}", *(f"{k}={v}" for k, v in self.hyperparameters.items())])
+
+    @property
     def done(self) -> bool:
         """True once the job has ended (or never will start)."""
         return self.status in TERMINAL
@@ -162,7 +167,7 @@ class Scheduler:
                 queue.pop(0)
                 self._set(
                     point,
-                    f"point {point.index}: the service refused its job: {exc.message}",
+                    f"{point.label}: the service refused its job: {exc.message}",
                     status="failed",
                     error=f"not created: {exc.message}",
                 )
@@ -172,7 +177,7 @@ class Scheduler:
             verb = "attached to" if res.attached else "created"
             self._set(
                 point,
-                f"point {point.index}: {verb} job {res.job_id}",
+                f"{point.label}: {verb} job {res.job_id}",
                 job_id=res.job_id,
                 status=str(res.status),
                 fine_tuned_model=res.fine_tuned_model,
@@ -182,7 +187,7 @@ class Scheduler:
         """The service refused a new job for now: wait (in polls), then try again."""
         self._hold = max(1, math.ceil(self._backoff / max(self.poll_interval, 1e-9)))
         self._publish(
-            f"point {point.index}: the service refused a new job for now ({exc.message[:120]});"
+            f"{point.label}: the service refused a new job for now ({exc.message[:120]});"
             f" trying again in {self._backoff:.0f}s"
         )
         self._set(point, status="waiting")
@@ -221,7 +226,7 @@ class Scheduler:
             trigger = _absorb(changes, data, follow.stopper) or trigger
         note = None
         if str(job.status) in TERMINAL:
-            note = f"point {point.index}: job {job_id} {job.status}"
+            note = f"{point.label}: job {job_id} {job.status}"
             why = getattr(getattr(job, "error", None), "message", None)
             if why and not follow.stopped:
                 changes["error"] = str(why)
@@ -247,7 +252,7 @@ class Scheduler:
             changes["checkpoint"] = model
         else:
             changes["note"] = f"{text}; no usable checkpoint"
-        return f"point {point.index}: {changes['note']}"
+        return f"{point.label}: {changes['note']}"
 
     def _tracker(self, job_id: str) -> EventTracker:
         jobs = self.client.fine_tuning.jobs
