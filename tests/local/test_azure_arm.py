@@ -103,6 +103,7 @@ def test_create_advances_from_accepted_to_succeeded(arm: httpx2.Client, clock: M
     }
     assert dep["tags"] == {"team": "a"}
     assert r.headers["retry-after"] == "5"
+    assert len(r.headers["x-ms-request-id"]) == 36
     monitor = r.headers["azure-asyncoperation"]
     assert arm.get(monitor, headers=AUTH).json()["status"] == "InProgress"
     clock.advance(5)
@@ -190,6 +191,7 @@ def test_the_bearer_token_is_required(arm: httpx2.Client) -> None:
     }
     wrong = arm.get(url, params=API, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
+    assert wrong.headers["x-ms-request-id"] != missing.headers["x-ms-request-id"]
     assert wrong.json()["error"]["code"] == "InvalidAuthenticationToken"
     assert "nope" not in wrong.text and TOKEN not in wrong.text
     basic = arm.get(url, params=API, headers={"Authorization": "Basic abc"})

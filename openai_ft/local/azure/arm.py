@@ -11,17 +11,17 @@ and ``?api-version=``; errors are ARM's ``{"error": {"code", "message"}}``, neve
 
 from __future__ import annotations
 
-import hmac
 import math
-import re
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from openai_ft.local.azure import arm_body
+from openai_ft.local.azure.arm_body import SNAPSHOT
+from openai_ft.local.azure.arm_gate import ArmError, ArmHandler, arm_route
 from openai_ft.local.azure.deployments import KIND, live, options, provisioning_state
 from openai_ft.local.http.app import Service
-from openai_ft.local.http.core import ApiError, Request, Response
+from openai_ft.local.http.core import Request, Response
 
 PROVIDER = "/providers/Microsoft.CognitiveServices"
 SUB = "/subscriptions/{subscription}"
@@ -29,108 +29,6 @@ ACCOUNT = SUB + "/resourceGroups/{group}" + PROVIDER + "/accounts/{account}"
 DEPLOYMENT = ACCOUNT + "/deployments/{name}"
 LOCATION = SUB + PROVIDER + "/locations/{location}"
 TYPE = "Microsoft.CognitiveServices/accounts/deployments"
-SKUS = ("Standard", "GlobalStandard", "DataZoneStandard", "DeveloperTier", "ProvisionedManaged")
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-_SNAPSHOT = re.compile(r"^(?P<name>.+)-(?P<version>\d{4}-\d{2}-\d{2})$")
-_ENUMS = {
-    "versionUpgradeOption": (
-        "OnceNewDefaultVersionAvailable",
-        "OnceCurrentVersionExpired",
-        "NoAutoUpgrade",
-    ),
-    "deploymentState": ("Running", "Paused"),
-    "serviceTier": ("Default", "Priority"),
-}
-_INT32 = 2**31 - 1
-
-
-class ArmError(ApiError):
-    """An error in ARM's shape: ``{"error": {"code": ..., "message": ...}}``."""
-
-    def envelope(self) -> dict[str, Any]:
-        """ARM's ErrorResponse body."""
-        return {"error": {"code": self.code, "message": self.message}}
-
-
-def _invalid(message: str, code: str = "InvalidResourceProperties") -> ArmError:
-    return ArmError(400, message, code=code)
-
-
-# -- the checks every route makes ---------------------------------------------------------------
-
-
-def _authorize(svc: Service, req: Request) -> None:
-    header = req.headers.get("authorization")
-    if not header:
-        raise ArmError(
-            401,
-            "Authentication failed. The 'Authorization' header is missing.",
-            code="AuthenticationFailed",
-        )
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ArmError(
-            401,
-            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
-            code="AuthenticationFailed",
-        )
-    expected = options(svc).arm_token
-    given = token.strip().encode("utf-8", "surrogateescape")
-    if expected is not None and not hmac.compare_digest(given, expected.encode()):
-        raise ArmError(
-            401,
-            "The access token is invalid. Pass the token given to `openai-ft serve --arm-token`.",
-            code="InvalidAuthenticationToken",
-        )
-
-
-def _api_version(req: Request) -> str:
-    version = req.arg("api-version")
-    if not version:
-        raise ArmError(
-            400,
-            "The api-version query parameter (?api-version=) is required for all requests.",
-            code="MissingApiVersionParameter",
-        )
-    if not _API_VERSION.match(version):
-        raise ArmError(
-            400,
-            f"The api-version '{version[:40]}' is invalid. The supported versions look like "
-            "'2026-09-01'.",
-            code="InvalidApiVersionParameter",
-        )
-    return version
-
-
-def _check_name(kind: str, value: str) -> None:
-    if not 2 <= len(value) <= 64 or not _NAME.match(value):
-        raise ArmError(
-            400,
-            f"The {kind} name '{value[:80]}' is invalid: 2 to 64 characters, letters, digits, "
-            "'_', '.' or '-', starting with a letter or digit.",
-            code="InvalidResourceName",
-        )
-
-
-ArmHandler = Callable[..., Response]
-
-
-def arm_route(fn: ArmHandler) -> ArmHandler:
-    """Wrap an ARM handler: bearer token, api-version and resource names checked first."""
-
-    def handler(svc: Service, req: Request, **args: str) -> Response:
-        _authorize(svc, req)
-        version = _api_version(req)
-        if "account" in args:
-            _check_name("account", args["account"])
-        if "name" in args:
-            _check_name("deployment", args["name"])
-        return fn(svc, req, version, **args)
-
-    handler.__doc__ = fn.__doc__
-    handler.__name__ = fn.__name__
-    return handler
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -175,117 +73,6 @@ def public(dep: dict[str, Any], now: float, svc: Service) -> dict[str, Any]:
     return out
 
 
-# -- request body -------------------------------------------------------------------------------
-
-
-def _sku(body: dict[str, Any]) -> dict[str, Any]:
-    sku = body.get("sku")
-    if not isinstance(sku, dict) or not isinstance(sku.get("name"), str) or not sku["name"]:
-        raise _invalid("The 'sku' of a deployment is required and needs a 'name' (e.g. Standard).")
-    if sku["name"] not in SKUS:
-        raise _invalid(
-            f"The SKU '{sku['name'][:40]}' is not supported for this model; use one of "
-            f"{', '.join(SKUS)}.",
-            code="InvalidSkuName",
-        )
-    capacity = sku.get("capacity", 1)
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= _INT32:
-        raise _invalid(f"Invalid sku.capacity {capacity!r}: expected an integer of at least 1.")
-    for key in ("tier", "size", "family"):
-        if key in sku and not isinstance(sku[key], str):
-            raise _invalid(f"Invalid sku.{key}: expected a string.")
-    return {
-        **{k: sku[k] for k in ("name", "tier", "size", "family") if k in sku},
-        "capacity": capacity,
-    }
-
-
-def _resolve_model(svc: Service, model: dict[str, Any]) -> tuple[str, str]:
-    """The local model id a deployment serves, and the version shown."""
-    from openai_ft.local.api.jobs import ALIASES, BASE_MODELS
-    from openai_ft.local.engines import hf_alias
-
-    name, version = model["name"], model.get("version")
-    if name in BASE_MODELS:
-        return name, version or _SNAPSHOT.match(name).group("version")  # type: ignore[union-attr]
-    if name in ALIASES:
-        snapshot = ALIASES[name] if version is None else f"{name}-{version}"
-        if snapshot not in BASE_MODELS:
-            versions = [m.removeprefix(name + "-") for m in BASE_MODELS if m.startswith(name + "-")]
-            raise _invalid(
-                f"The model '{name}' has no version '{version}'; versions: {', '.join(versions)}.",
-                code="DeploymentModelNotSupported",
-            )
-        return snapshot, snapshot.removeprefix(name + "-")
-    if hf_alias(svc, name) == name:
-        return name, version or "1"
-    stored = svc.state.get("model", name)
-    if stored is None:
-        raise _invalid(
-            f"The model '{name[:120]}' does not exist in this resource: deploy a base model or "
-            "a fine-tuned model whose job succeeded.",
-            code="DeploymentModelNotSupported",
-        )
-    job = svc.state.get("job", stored.get("x_job", ""))
-    if not stored.get("x_checkpoint") and (job is None or job["status"] != "succeeded"):
-        raise _invalid(
-            f"The fine-tuned model '{name}' is not ready: its job has not succeeded.",
-            code="DeploymentModelNotSupported",
-        )
-    return name, version or "1"
-
-
-def _properties(svc: Service, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    props = body.get("properties")
-    if not isinstance(props, dict):
-        raise _invalid("The 'properties' of a deployment are required (with a 'model').")
-    model = props.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not model["name"]:
-        raise _invalid("properties.model.name is required: the model to deploy.")
-    for key in ("format", "version", "publisher", "source", "sourceAccount"):
-        if key in model and not isinstance(model[key], str):
-            raise _invalid(f"Invalid properties.model.{key}: expected a string.")
-    if model.get("format", "OpenAI") != "OpenAI":
-        raise _invalid(
-            f"Invalid properties.model.format '{model['format'][:40]}': this resource serves "
-            "'OpenAI' models.",
-            code="DeploymentModelNotSupported",
-        )
-    target, version = _resolve_model(svc, model)
-    out: dict[str, Any] = {"model": {**model, "format": "OpenAI", "version": version}}
-    for key, allowed in _ENUMS.items():
-        if props.get(key) is not None:
-            if props[key] not in allowed:
-                raise _invalid(f"Invalid properties.{key}: expected one of {', '.join(allowed)}.")
-            out[key] = props[key]
-    for key in ("raiPolicyName", "spilloverDeploymentName"):
-        if props.get(key) is not None:
-            if not isinstance(props[key], str):
-                raise _invalid(f"Invalid properties.{key}: expected a string.")
-            out[key] = props[key]
-    out.setdefault("raiPolicyName", "Microsoft.DefaultV2")
-    out.setdefault("versionUpgradeOption", "NoAutoUpgrade")
-    return out, target
-
-
-def _tags(body: dict[str, Any]) -> dict[str, str] | None:
-    tags = body.get("tags")
-    if tags is None:
-        return None
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        raise _invalid("Invalid 'tags': an object of string values.")
-    return tags
-
-
-def _body(req: Request) -> dict[str, Any]:
-    try:
-        return req.json()
-    except ApiError as exc:
-        raise ArmError(400, exc.message, code="InvalidRequestContent") from None
-
-
 # -- deployments --------------------------------------------------------------------------------
 
 
@@ -294,10 +81,10 @@ def put_deployment(
     svc: Service, req: Request, version: str, subscription: str, group: str, account: str, name: str
 ) -> Response:
     """PUT a deployment: 201 (created, provisioning) or 200 (updated)."""
-    body = _body(req)
-    sku = _sku(body)
-    props, target = _properties(svc, body)
-    tags = _tags(body)
+    body = arm_body.body(req)
+    sku = arm_body.sku(body)
+    props, target = arm_body.properties(svc, body)
+    tags = arm_body.tags(body)
     key = _account_id(subscription, group, account) + f"/deployments/{name}"
     now = svc.clock()
     old = live(svc, key)
@@ -490,7 +277,7 @@ def get_account(
 def _model_entry(snapshot: str) -> dict[str, Any]:
     from openai_ft.catalog import model_field
 
-    match = _SNAPSHOT.match(snapshot)
+    match = SNAPSHOT.match(snapshot)
     name, version = (match.group("name"), match.group("version")) if match else (snapshot, "1")
     deprecation = {
         "fineTune": model_field(snapshot, "azure_fine_tune_retirement"),
