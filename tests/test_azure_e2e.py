@@ -109,11 +109,27 @@ def test_prepare_train_deploy_eval_report_undeploy(
     assert "has no deployment" in stopped.stderr and "TIP" in stopped.stderr
     assert "--deploy" in stopped.stderr
 
-    # The base model answers through a deployment too; a rerun creates no second one.
-    first = run(azure, "deploy", MODEL, "--sku", "standard", "--yes", "--wait")
-    assert "no hosting fee for a base model" in first.stderr
+    # The base model answers through a deployment too. Two deploys at once and a rerun: one
+    # creates it, the others find it (ARM's PUT would not duplicate it either; they do not PUT).
+    args = [sys.executable, "-m", "openai_ft", "deploy", MODEL, "--sku", "standard", "--yes",
+            "--wait"]  # fmt: skip
+    both = [
+        subprocess.Popen(
+            args,
+            cwd=azure["ROOT"],
+            env=azure,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outs
+    assert sum("nothing to do" in err for _, err in outs) == 1
+    assert "no hosting fee for a base model" in "".join(err for _, err in outs)
     again = run(azure, "deploy", MODEL, "--sku", "standard", "--yes", "--wait")
-    assert "nothing to do" in again.stderr and again.stdout.strip() == first.stdout.strip()
+    assert "nothing to do" in again.stderr and again.stdout.strip() == outs[0][0].strip()
     assert [d["model"] for d in deployments(azure)] == [MODEL]
 
     summary = json.loads(
