@@ -58,11 +58,24 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+def _inputs(files: dict[str, Path], *extra: str) -> list[str]:
+    """``sweep`` with the training and validation files, then ``extra``."""
+    return [
+        "sweep",
+        "--training-file",
+        str(files["train"]),
+        "--validation-file",
+        str(files["valid"]),
+        *extra,
+    ]
+
+
 def _args(files: dict[str, Path], *extra: str) -> list[str]:
-    return ["sweep", "--training-file", str(files["train"]), "--validation-file",
-            str(files["valid"]), "--test-file", str(files["test"]), "--model", BASE,
-            "--grid", "learning_rate_multiplier=0.5,2", "--grid", "n_epochs=1,3", "--yes",
-            *extra]  # fmt: skip
+    """The 4-point sweep (2 learning rates x 2 epoch counts) with a test split."""
+    grid = ["--grid", "learning_rate_multiplier=0.5,2", "--grid", "n_epochs=1,3"]
+    return _inputs(
+        files, "--test-file", str(files["test"]), "--model", BASE, *grid, "--yes", *extra
+    )
 
 
 def test_sweep_of_four_points_end_to_end_then_rerun_creates_and_sends_nothing(
@@ -139,9 +152,11 @@ def test_sweep_of_four_points_end_to_end_then_rerun_creates_and_sends_nothing(
 
 
 def test_too_many_jobs_is_waited_on_and_a_failed_point_is_reported(
-    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    svc: LocalService,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     from openai_ft.local.jobs.worker import fail_job
 
     counted = Counted(svc, monkeypatch)
@@ -169,9 +184,11 @@ def test_too_many_jobs_is_waited_on_and_a_failed_point_is_reported(
 
 
 def test_ctrl_c_leaves_jobs_running_and_says_how_to_reattach(
-    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    svc: LocalService,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     counted = Counted(svc, monkeypatch)
 
     def interrupt(_s: float) -> None:
@@ -210,11 +227,13 @@ def test_budget_refusal_uploads_and_creates_nothing(
     ],
 )
 def test_bad_grid_is_one_line_and_exit_2(
-    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str], grid: str,
+    svc: LocalService,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    grid: str,
     message: str,
-) -> None:  # fmt: skip
-    args = ["sweep", "--training-file", str(files["train"]), "--validation-file",
-            str(files["valid"]), "--grid", grid, "--yes"]  # fmt: skip
+) -> None:
+    args = _inputs(files, "--grid", grid, "--yes")
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -245,8 +264,7 @@ def test_sweep_from_a_toml_table_with_checkpoints_and_early_stop(
     bad.write_text('[sweep]\ntraining_fle = "x"\n')
     assert main(["sweep", "--config", str(bad)]) == 2
     assert "did you mean 'training_file'?" in capsys.readouterr().err
-    same = ["sweep", "--training-file", str(files["train"]), "--validation-file",
-            str(files["valid"]), "--test-file", str(files["valid"]), "--grid", "n_epochs=1"]  # fmt: skip
+    same = _inputs(files, "--test-file", str(files["valid"]), "--grid", "n_epochs=1")
     assert main(same) == 2
     assert "the test file is the validation file" in capsys.readouterr().err
     bad.write_text("[sweep]\nmax_parallel = 'two'\n")
@@ -255,9 +273,11 @@ def test_sweep_from_a_toml_table_with_checkpoints_and_early_stop(
 
 
 def test_at_most_k_jobs_at_once_and_a_lost_sweep_record_still_attaches(
-    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    svc: LocalService,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     counted = Counted(svc, monkeypatch)
     most: list[int] = []
 
@@ -287,8 +307,7 @@ def test_a_create_refused_for_its_settings_fails_the_point_not_the_sweep(
     svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # lora_rank is an open-weight hyperparameter: the service refuses it for a GPT model (400).
-    args = ["sweep", "--training-file", str(files["train"]), "--validation-file",
-            str(files["valid"]), "--grid", "lora_rank=4,8", "--yes"]  # fmt: skip
+    args = _inputs(files, "--grid", "lora_rank=4,8", "--yes")
     assert main(args) == 1
     out = capsys.readouterr()
     assert out.err.count("the service refused its job") == 2 and "Traceback" not in out.err
@@ -297,9 +316,11 @@ def test_a_create_refused_for_its_settings_fails_the_point_not_the_sweep(
 
 
 def test_early_stop_cancels_a_point_and_its_best_checkpoint_competes(
-    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    svc: LocalService,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     from openai_ft.sweep import run as sweep_run
     from openai_ft.watch import EarlyStopper
 
@@ -313,8 +334,7 @@ def test_early_stop_cancels_a_point_and_its_best_checkpoint_competes(
 
     monkeypatch.setattr(sweep_run, "EarlyStopper", StopAtSecond)
     monkeypatch.setattr(cli_sweep, "SLEEP", lambda _s: svc.run_jobs(max_steps=4))
-    args = ["sweep", "--training-file", str(files["train"]), "--validation-file",
-            str(files["valid"]), "--grid", "n_epochs=3,4", "--early-stop", "--yes", "--json"]  # fmt: skip
+    args = _inputs(files, "--grid", "n_epochs=3,4", "--early-stop", "--yes", "--json")
     assert main(args) == 0
     out = capsys.readouterr()
     result = json.loads(out.out)

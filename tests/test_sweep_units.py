@@ -61,11 +61,19 @@ def test_too_many_jobs_is_recognised_in_its_usual_wordings() -> None:
 def _points() -> tuple[PointView, ...]:
     hp = {"learning_rate_multiplier": 0.5, "n_epochs": 3, "batch_size": 8, "lora_rank": 16}
     return (
-        PointView(0, hp, job_id="ftjob-" + "x" * 24, status="running", step=12, total_steps=90,
-                  train_loss=1.23456, valid_loss=0.98765),
+        PointView(
+            0,
+            hp,
+            job_id="ftjob-" + "x" * 24,
+            status="running",
+            step=12,
+            total_steps=90,
+            train_loss=1.23456,
+            valid_loss=0.98765,
+        ),
         PointView(1, {**hp, "n_epochs": 2}, status="pending"),
         PointView(2, {**hp, "n_epochs": 1}, job_id="ftjob-y", status="failed", error="bad data"),
-    )  # fmt: skip
+    )
 
 
 def test_live_view_is_a_table_that_fits_80_columns() -> None:
@@ -101,8 +109,17 @@ def test_plan_and_result_text() -> None:
     text = plan_text(plan)
     assert "2 points" in text and "1 new job(s); 1 attach" in text and "~$0.03" in text
     sel = {"candidates": [{"point": 0, "step": None, "mean": 0.75, "ci95": [0.5, 1.0]}]}
-    result = SweepResult("sweep-abc", "gpt-4.1-mini", _points(), sel, None, False, False,
-                         {"training": 0.0, "eval": 0.0, "total": 0.0}, "local")  # fmt: skip
+    result = SweepResult(
+        "sweep-abc",
+        "gpt-4.1-mini",
+        _points(),
+        sel,
+        None,
+        False,
+        False,
+        {"training": 0.0, "eval": 0.0, "total": 0.0},
+        "local",
+    )
     table = result_table(result)
     assert "0.750" in table and "[0.50, 1.00]" in table
     assert all(len(line) <= 80 for line in table.splitlines())
