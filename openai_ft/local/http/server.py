@@ -27,7 +27,9 @@ STARTUP_TIMEOUT = 120.0
 def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     """A listening TCP socket (OSError when the address is taken or not ours)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that say they are TCP,
+    # and with it on, a response's separate writes wait 40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
