@@ -346,3 +346,26 @@ def test_early_stop_cancels_a_point_and_its_best_checkpoint_competes(
         p["checkpoint"] for p in result["points"]
     }
     assert all(j["status"] == "cancelled" for j in svc.service.state.all("job"))
+
+
+def test_declining_the_plan_creates_nothing(svc: LocalService, files: dict[str, Path]) -> None:
+    from openai_ft.errors import UsageError
+    from openai_ft.sweep import SweepPlan, SweepSpec, sweep
+
+    seen: list[SweepPlan] = []
+
+    def decline(plan: SweepPlan) -> bool:
+        seen.append(plan)
+        return False
+
+    spec = SweepSpec(
+        str(files["train"]), str(files["valid"]), BASE, {"n_epochs": [1, 2], "batch_size": [1, 2]}
+    )
+    with pytest.raises(UsageError, match="declined at the prompt"):
+        sweep(spec, confirm=decline)
+    [plan] = seen
+    assert plan.to_create == 4 and len(plan.points) == 4
+    # The estimate train shows, per point: 2 epochs (points 2, 3) cost twice 1 epoch.
+    assert plan.estimates[2] == pytest.approx(2 * plan.estimates[0])  # type: ignore[operator]
+    assert plan.total_usd == pytest.approx(sum(plan.estimates))  # type: ignore[arg-type]
+    assert svc.service.state.all("file") == [] and svc.service.state.all("job") == []
