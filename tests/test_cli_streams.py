@@ -92,6 +92,18 @@ def _first_line_then_close(cmd: list[str], env: dict[str, str]) -> tuple[str, in
     return line, proc.wait(timeout=120), err
 
 
+def _reader_gone(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``cmd`` with stdout a pipe nobody reads any more: its first write meets EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.Popen(
+        cmd, stdout=write_end, stderr=subprocess.PIPE, env=env, stdin=subprocess.DEVNULL
+    )
+    os.close(write_end)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err.decode()
+
+
 def test_a_closed_pipe_ends_quietly_with_exit_0(tmp_path: Path) -> None:
     path = write_rows(tmp_path / "train.jsonl", chat_rows(12))
     # far more report than a pipe buffers, so the writer meets the closed pipe for sure
@@ -103,6 +115,15 @@ def test_a_closed_pipe_ends_quietly_with_exit_0(tmp_path: Path) -> None:
     json_cmd = [*cmd, "--json"]
     line, code, err = _first_line_then_close(json_cmd, _env(tmp_path))
     assert line.startswith("[") and code == 0 and err == ""
+    # eval's tables (rich) meet the closed pipe too: its progress on stderr, no traceback
+    data = write_rows(tmp_path / "test.jsonl", chat_rows(40))
+    evaluate = [sys.executable, "-m", "openai_ft", "eval", "--data", str(data), "--model", BASE,
+                "--model", "gpt-4o-mini-2024-07-18", "--scorer", "exact", "--scorer",
+                "classification", "--temperature", "0"]  # fmt: skip
+    code, err = _reader_gone(evaluate, {**_env(tmp_path), "COLUMNS": "100"})
+    assert code == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "ERROR" not in err
+    assert "done" in err  # its progress still went to stderr
 
 
 def test_ctrl_c_during_validate_and_upload_is_our_error_line(
