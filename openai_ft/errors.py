@@ -28,10 +28,19 @@ _KEY_PATTERNS = [
 ]
 
 
+# Environment variables whose values never appear in a message (API keys, the ARM token).
+SECRET_VARIABLES = (
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "OPENAI_FT_API_KEY",
+    "AZURE_MANAGEMENT_TOKEN",
+)
+
+
 def redact_secrets(text: str) -> str:
     """Remove only the API keys in use (those in the environment) from text; for stored data
     such as model replies, which must not change otherwise (a label may look like a key)."""
-    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_FT_API_KEY"):
+    for name in SECRET_VARIABLES:
         secret = os.environ.get(name)
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")

@@ -275,3 +275,9 @@ def test_ledger_migration_is_namespaced(ledger: Ledger) -> None:
     open_ledger(ledger)
     names = {r[0] for r in ledger.query("SELECT name FROM _migrations")}
     assert "azure:m001_deployments" in names
+
+
+def test_the_arm_token_is_redacted_from_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_MANAGEMENT_TOKEN", "arm-secret-token-value")
+    err = BackendError("ARM said: arm-secret-token-value is not valid")
+    assert "arm-secret-token-value" not in err.message and "[redacted]" in err.message

@@ -74,7 +74,7 @@ def deploy_cmd(
     model: str, name: str | None, sku_name: str | None, capacity: int | None, wait: bool, yes: bool,
     as_json: bool, subscription: str | None, resource_group: str | None, account: str | None,
 ) -> int:  # fmt: skip
-    """Deploy a fine-tuned model on Azure (once per name: a rerun finds the same deployment)."""
+    """Deploy a model on Azure (once per name: a rerun finds the same deployment)."""
     from openai_ft.azure.deployments import DeployPlan, deploy
     from openai_ft.azure.skus import sku
     from openai_ft.azure.target import poll_seconds
