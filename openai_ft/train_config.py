@@ -27,7 +27,7 @@ TRAIN_KEYS = (
     *HYPERPARAMETERS,
 )  # fmt: skip
 # Tables other commands read from the same file (``eval --config run.toml`` reads [eval]).
-OTHER_TABLES = ("eval", "train")
+OTHER_TABLES = ("eval", "train", "sweep")
 # OpenAI's limits on job metadata; two keys are ours (run id and config hash).
 MAX_METADATA_KEYS = 16
 RESERVED_METADATA = 2

@@ -123,3 +123,10 @@ def test_plan_and_result_text() -> None:
     table = result_table(result)
     assert "0.750" in table and "[0.50, 1.00]" in table
     assert all(len(line) <= 80 for line in table.splitlines())
+
+
+def test_a_run_config_with_a_sweep_table_still_serves_train() -> None:
+    from openai_ft.train_config import check_run_config
+
+    cfg = {"model": "gpt-4.1-mini-2025-04-14", "sweep": {"grid": {"n_epochs": [1, 2]}}}
+    assert check_run_config(cfg) == {"model": "gpt-4.1-mini-2025-04-14"}
