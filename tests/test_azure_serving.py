@@ -222,3 +222,22 @@ def test_eval_deploy_flags_need_azure(capsys: pytest.CaptureFixture[str], tmp_pa
         main(["eval", "--data", str(data), "--model", "m", "--deploy", "--backend", "local"]) == 2
     )
     assert "--backend azure" in capsys.readouterr().err
+
+
+def test_deploy_latest_and_checkpoints_on_azure(
+    fake_cli: FakeArm, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    book = Ledger()  # the isolated OPENAI_FT_HOME of this test
+    book.execute(
+        "INSERT INTO models (backend, model, job_id, base_model, created_at)"
+        " VALUES ('azure', ?, 'ftjob-1', 'gpt-4.1-mini-2025-04-14', 1)",
+        (FT,),
+    )
+    book.close()
+    assert main(["deploy", "@latest", "--yes", "--wait"]) == 0
+    assert capsys.readouterr().out.strip() == FT and FT in fake_cli.deployments
+    data = tmp_path / "t.jsonl"
+    data.write_text("{}\n")
+    args = ["eval", "--data", str(data), "--backend", "azure", "--checkpoints", "ftjob-1"]
+    assert main(args) == 2
+    assert "ftchkpt-" in capsys.readouterr().err

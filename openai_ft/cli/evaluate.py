@@ -288,6 +288,11 @@ def _azure_serving(kw: dict[str, Any], settings: Any) -> Any:
                 tip="add --backend azure, or drop them",
             )
         return None
+    if kw["job_id"]:
+        raise UsageError(
+            "--checkpoints on Azure: each checkpoint answers only through a deployment of its own",
+            tip="evaluate a checkpoint with --model ftchkpt-... --deploy --undeploy-after",
+        )
     from openai_ft.azure.serving import serving_for_eval
 
     def note(text: str) -> None:
