@@ -124,21 +124,23 @@ def test_cli_checkpoints_json_terminal_and_report(
     means = {m["model"]: m["scores"]["exact"]["mean"] for m in summary["models"]}
     assert summary["best"]["score"] == max(means.values()) == means[summary["best"]["model"]]
     assert main(["eval", "--data", str(data), "--checkpoints", job_id]) == 0
-    err = capsys.readouterr().err
-    assert f"best of {job_id} on held-out data: {summary['best']['model']}" in err
-    # After the tables: one verdict per comparison on the first scorer, then where things are.
-    tail = err.splitlines()[-(len(expected) - 1) - 2 :]
-    for line, model in zip(tail, [*by_step[1:], expected[-1]], strict=False):
+    shown, err = capsys.readouterr()
+    assert f"best of {job_id} on held-out data: {summary['best']['model']}" in shown
+    # After the tables (stdout): one verdict per comparison on the first scorer; where things
+    # are goes to stderr.
+    tail = shown.splitlines()[-(len(expected) - 1) :]
+    for line, model in zip(tail, [*by_step[1:], expected[-1]], strict=True):
         assert line.startswith(f"{model} is ") and f" {by_step[0]} on exact: " in line
         assert re.search(r"\(95% CI \[-?\d\.\d{3}, -?\d\.\d{3}\], p [=<] [\d.]+, McNemar\)$", line)
-    hint = re.fullmatch(r"report: openai-ft report (eval-[\w-]+) --out reports/\1", tail[-1])
+    saved, report = err.splitlines()[-2:]
+    hint = re.fullmatch(r"report: openai-ft report (eval-[\w-]+) --out-dir reports/\1", report)
     assert hint is not None
-    assert tail[-2] == f"saved: {tmp_path / 'home' / 'evals' / hint.group(1)}"
+    assert saved == f"saved: {tmp_path / 'home' / 'evals' / hint.group(1)}"
     assert (tmp_path / "home" / "evals" / hint.group(1) / "summary.json").exists()
-    assert err.index("worst examples") < err.index(tail[0])
+    assert shown.index("worst examples") < shown.index(tail[0])
     out = tmp_path / "rep"
     assert main(["report", "latest", "--out", str(out)]) == 0
-    assert capsys.readouterr().err.splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert capsys.readouterr().out.splitlines()[-1] == f"report: {out / 'report.html'}"
     md = (out / "report.md").read_text()
     assert "## Best checkpoint" in md and summary["best"]["model"] in md
 

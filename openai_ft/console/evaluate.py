@@ -237,7 +237,7 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
             first = models[0]["model"]
             emit(con, fit_table(f"{names}: each model vs {first}", cols, rows, width))
         if any(m.get("from_ledger") for m in models):
-            emit(con, _ledger_note(models), markup=False, highlight=False)
+            emit(con, _ledger_note(models), markup=False, highlight=False, soft_wrap=True)
     for scorer, per_model in summary.get("classification", {}).items():
         for model, rep in per_model.items():
             for table in confusion_tables(scorer, model, rep, width):
@@ -263,6 +263,7 @@ def render_summary(summary: dict[str, Any], console: Any = None) -> None:
             f"({best['scorer']} {_fmt(best['score'])})",
             markup=False,
             highlight=False,
+            soft_wrap=True,  # a sentence naming a model: the terminal wraps it, ids stay whole
         )
 
 
