@@ -92,6 +92,7 @@ def test_sweep_of_four_points_end_to_end_then_rerun_creates_and_sends_nothing(
     out = capsys.readouterr()
     result = json.loads(out.out)
     assert "Traceback" not in out.err and "4 points" in out.err and "4 new job(s)" in out.err
+    assert "40/40 done" in out.err and "24/24 done" in out.err  # validation, then test progress
 
     # Four jobs, each created once, each succeeded.
     assert counted.creates == 4 and len(svc.service.state.all("job")) == 4

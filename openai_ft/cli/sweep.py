@@ -230,6 +230,7 @@ def sweep_cmd(**o: Any) -> int:
                 on_event=view,
                 sleep=lambda s: SLEEP(s),
                 poll_interval=0.5 if local else 5.0,
+                on_eval_progress=view.eval_progress,
             )
     except KeyboardInterrupt:
         result = None

@@ -12,6 +12,7 @@ from openai_ft.console.jobs import table
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from openai_ft.evaluate.runner import Progress
     from openai_ft.sweep import SweepPlan, SweepResult
     from openai_ft.sweep.run import PointView, SweepUpdate
 
@@ -70,6 +71,7 @@ class SweepView:
         self._live: Any = None
         self._points: tuple[PointView, ...] = ()
         self._status: dict[int, str] = {}
+        self._progress: Progress | None = None
 
     def __enter__(self) -> SweepView:
         if self.live:
@@ -82,7 +84,23 @@ class SweepView:
             self._live.start()
         return self
 
+    def eval_progress(self, progress: Progress) -> None:
+        """An ``on_eval_progress`` callback: the evaluation's line under the table (on a
+        terminal), or once when it is done (off one)."""
+        self._progress = progress
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+    def _flush_progress(self) -> None:
+        """Off a terminal, the last evaluation progress line, once."""
+        from openai_ft.console.evaluate import progress_line
+
+        if self._live is None and self._progress is not None:
+            self._write(progress_line(self._progress))
+            self._progress = None
+
     def __exit__(self, *exc: object) -> None:
+        self._flush_progress()
         if self._live is not None:
             self._live.update(self._render(), refresh=True)
             self._live.stop()
@@ -90,6 +108,7 @@ class SweepView:
 
     def __call__(self, update: SweepUpdate) -> None:
         self._points = update.points
+        self._flush_progress()
         if update.note:
             self._write(update.note)
         if self._live is not None:
@@ -121,7 +140,13 @@ class SweepView:
             grid.add_column(h, no_wrap=True)
         for p in self._points:
             grid.add_row(*point_cells(p))
-        return grid
+        if self._progress is None:
+            return grid
+        from rich.console import Group
+
+        from openai_ft.console.evaluate import progress_line
+
+        return Group(grid, Text(progress_line(self._progress)))
 
 
 def plan_text(plan: SweepPlan) -> str:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from openai_ft.config import BackendSettings
+    from openai_ft.evaluate.runner import ProgressFn
     from openai_ft.store import Ledger
 
 
@@ -59,11 +60,13 @@ def sweep(
     on_event: Callable[[SweepUpdate], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     poll_interval: float = 5.0,
+    on_eval_progress: ProgressFn | None = None,
 ) -> SweepResult:
     """Run a sweep to its end (or attach to the one these inputs started) and return its result.
 
     ``confirm`` sees the plan before anything is uploaded or created (also when every point has
-    its job already); False stops there. Ctrl-C returns ``interrupted=True`` with the jobs left
+    its job already); False stops there. ``on_event`` sees every change of the points, and
+    ``on_eval_progress`` the progress of the validation and test evaluations. Ctrl-C returns ``interrupted=True`` with the jobs left
     running: the same call attaches again.
     """
     from openai_ft.client import make_client
@@ -91,7 +94,7 @@ def sweep(
         if not done.finished:
             return _result(plan, final, None, None, False, True, settings.name)
         say = (lambda text: on_event(SweepUpdate(final, text))) if on_event else (lambda _t: None)
-        return _select_and_test(spec, plan, final, cli, settings, led, say)
+        return _select_and_test(spec, plan, final, cli, settings, led, say, on_eval_progress)
     finally:
         if own:
             led.close()
@@ -173,6 +176,7 @@ def _select_and_test(
     settings: BackendSettings,
     led: Ledger,
     say: Callable[[str], None],
+    progress: ProgressFn | None = None,
 ) -> SweepResult:
     """Choose on validation; evaluate the winner and the base on test once (read back after)."""
     from openai_ft.evaluate.api import evaluate
@@ -189,7 +193,7 @@ def _select_and_test(
     cands = select.candidates(points, ckpts)
     if not cands:
         return _result(plan, points, None, None, False, False, settings.name)
-    sampling = {"temperature": 0, "seed": spec.seed}
+    sampling = {"temperature": 0, "seed": spec.seed, "on_progress": progress}
     models = list(dict.fromkeys(c.model for c in cands))
     say(f"choosing on the validation split: {len(models)} model(s) on {spec.validation_file}")
     val = evaluate(
