@@ -9,6 +9,7 @@ import pytest
 
 from openai_ft.console.sweep import SweepView, plan_text, result_table
 from openai_ft.errors import BackendError, RateLimited, UsageError
+from openai_ft.evaluate.runner import Progress
 from openai_ft.sweep import SweepPlan, SweepResult, SweepSpec, parse_grid
 from openai_ft.sweep.run import PointView, SweepUpdate, is_too_many_jobs
 
@@ -83,10 +84,12 @@ def test_live_view_is_a_table_that_fits_80_columns() -> None:
     console = Console(file=buf, width=80, force_terminal=True, color_system=None)
     with SweepView(buf, live=True, console=console) as view:
         view(SweepUpdate(_points(), "point 0: created job ftjob-x"))
+        view.eval_progress(Progress(40, 12, 0, 0, 12, 0, 300, 12, 0.001, 2.0))
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue()).replace("\r", "\n")
     lines = plain.splitlines()
     assert any("running" in line and "12/90" in line and "1.2346" in line for line in lines)
     assert "point 0: created job ftjob-x" in plain
+    assert "12/40 done" in plain  # the evaluation's line under the table
     assert all(len(line.rstrip()) <= 80 for line in lines)
 
 
