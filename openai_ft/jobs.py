@@ -393,11 +393,18 @@ def _platform_checks(
     retirement dates ARM lists for the account's region, when it can be asked)."""
     if azure:
         from openai_ft.azure.training import arm_retirement
+        from openai_ft.catalog import PRICE_TABLE_DATE, model_field
 
         dates = arm_retirement(model)
+        words = {"fineTune": "fine-tuning", "inference": "inference"}
         if dates:
-            words = {"fineTune": "fine-tuning", "inference": "inference"}
             return tuple(f"{model}: Azure retires {words[k]} on {v[:10]}" for k, v in dates.items())
+        table = model_field(model, "azure_fine_tune_retirement")  # ARM not reachable: dated table
+        if table:
+            return (
+                f"{model}: Azure retires fine-tuning no earlier than {table}"
+                f" (table of {PRICE_TABLE_DATE}; ARM gives the current date)",
+            )
     on_platform = is_openai_platform(client)
     if on_platform:
         check_cutoff(clock)

@@ -3,6 +3,7 @@ training type in ``extra_body``, Azure-only hyperparameters refused elsewhere, t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import openai
@@ -92,3 +93,12 @@ def test_train_on_another_backend_refuses_azure_hyperparameters_before_upload(
     with pytest.raises(UsageError, match="--training-type"):
         train(training, validation, client=client, ledger=book, training_type="global")
     assert svc.service.state.all("file") == []
+
+
+def test_retirement_from_the_dated_table_without_arm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openai_ft.jobs import _platform_checks
+
+    monkeypatch.delenv("AZURE_MANAGEMENT_TOKEN", raising=False)
+    monkeypatch.setitem(sys.modules, "azure.identity", None)  # no ARM access
+    (notice,) = _platform_checks(object(), "gpt-4.1-mini-2025-04-14", None, lambda: 0.0, True)
+    assert "no earlier than 2027-04-14" in notice
