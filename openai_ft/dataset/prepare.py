@@ -37,6 +37,7 @@ from openai_ft.dataset.split import (
     pin_split,
     split_examples,
 )
+from openai_ft.dataset.validate import MIN_EXAMPLES
 from openai_ft.errors import DataError, InputError
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ __all__ = ["PrepareResult", "ProgressEvent", "prepare"]
 
 # Held-out splits are not trained on: the 10-example minimum of a training file does not apply
 # (validate_examples(role="validation") makes it a warning), but below it the scores are noisy.
-MIN_TRAIN = 10
+MIN_TRAIN = MIN_EXAMPLES
 
 
 @dataclass(frozen=True)
