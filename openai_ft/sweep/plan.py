@@ -45,7 +45,9 @@ def _estimates(spec: SweepSpec, points: list[dict[str, Any]]) -> list[float | No
         raise InputError(
             f"{path}: training file not found", tip="give a JSONL path or a file-... id"
         )
-    report = validate(path, method=spec.method, model=resolve_model_name(spec.model))
+    report = validate(
+        path, method=spec.method, model=resolve_model_name(spec.model), role="training"
+    )
     if not report.valid:
         first = next((e for e in report.errors if e.line), report.errors[0])
         where = f"{path}:{first.line}" if first.line else str(path)
