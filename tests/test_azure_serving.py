@@ -33,6 +33,12 @@ class DataPlane:
         self.calls: list[str] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and request.url.path.endswith("/checkpoints"):
+            return httpx2.Response(200, json={"object": "list", "has_more": False, "data": [{
+                "id": "ftchkpt-remote", "object": "fine_tuning.job.checkpoint", "created_at": 1,
+                "fine_tuned_model_checkpoint": CKPT, "fine_tuning_job_id": "ftjob-1",
+                "step_number": 10, "metrics": {"train_loss": 0.5},
+            }]})  # fmt: skip
         body = json.loads(request.content)
         self.calls.append(body["model"])
         if self.not_ready > 0:
@@ -135,10 +141,18 @@ def test_a_checkpoint_and_the_ledger_without_arm(book: Ledger) -> None:
     with serving(None, DataPlane(), book) as srv:  # no ARM credentials: the ledger's record
         assert srv.resolve(["ftchkpt-abc"]) == ["ckpt-dep"]
     with (
-        pytest.raises(UsageError, match="not in the ledger"),
+        pytest.raises(UsageError, match="none of the jobs"),
         serving(None, DataPlane(), book) as srv,
     ):
         srv.resolve(["ftchkpt-zzz"])
+    # Not in the ledger yet: found among the checkpoints of the ledger's succeeded jobs.
+    book.execute(
+        "INSERT INTO jobs (backend, job_id, status, created_at) VALUES ('azure', 'ftjob-1',"
+        " 'succeeded', 1)"
+    )
+    with serving(None, DataPlane(), book) as srv:
+        assert srv.resolve(["ftchkpt-remote"]) == ["ckpt-dep"]
+    assert book.one("SELECT model FROM checkpoints WHERE checkpoint_id = 'ftchkpt-remote'")
 
 
 def test_a_deployment_that_never_answers_is_an_error() -> None:

@@ -65,14 +65,34 @@ def fine_tuned_model(ref: str, client: Any, ledger: Ledger, backend: str) -> str
             )
         return str(job.fine_tuned_model)
     if text.startswith("ftchkpt-"):
-        row = ledger.one("SELECT model FROM checkpoints WHERE checkpoint_id = ?", (text,))
-        if row is None:
-            raise UsageError(
-                f"checkpoint {text} is not in the ledger",
-                tip="list them with `openai-ft checkpoints JOB` (it records them), then retry",
-            )
-        return str(row["model"])
+        return _checkpoint_model(text, client, ledger, backend)
     return text
+
+
+def _checkpoint_model(ident: str, client: Any, ledger: Ledger, backend: str) -> str:
+    """A checkpoint's model: from the ledger, else from the checkpoints of its recent jobs."""
+    row = ledger.one("SELECT model FROM checkpoints WHERE checkpoint_id = ?", (ident,))
+    if row is not None:
+        return str(row["model"])
+    from openai_ft.client import translate_errors
+    from openai_ft.runs import record_checkpoints
+
+    jobs = ledger.query(
+        "SELECT job_id FROM jobs WHERE backend = ? AND status = 'succeeded'"
+        " ORDER BY created_at DESC LIMIT 20",
+        (backend,),
+    )
+    for job in jobs if client is not None else ():
+        with translate_errors(f"listing the checkpoints of {job['job_id']}"):
+            found = list(client.fine_tuning.jobs.checkpoints.list(job["job_id"]))
+        record_checkpoints(ledger, backend, job["job_id"], found)
+        for c in found:
+            if c.id == ident:
+                return str(c.fine_tuned_model_checkpoint)
+    raise UsageError(
+        f"checkpoint {ident} belongs to none of the jobs in the ledger",
+        tip="list a job's checkpoints with `openai-ft checkpoints JOB`, then retry",
+    )
 
 
 def find_deployment(arm: ArmClient | None, ledger: Ledger, account: str, model: str) -> str | None:
