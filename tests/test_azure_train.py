@@ -102,3 +102,20 @@ def test_retirement_from_the_dated_table_without_arm(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "azure.identity", None)  # no ARM access
     (notice,) = _platform_checks(object(), "gpt-4.1-mini-2025-04-14", None, lambda: 0.0, True)
     assert "no earlier than 2027-04-14" in notice
+
+
+def test_a_status_beyond_openais_six_is_read_as_it_is() -> None:
+    import httpx2
+
+    from openai_ft.job_ops import job_status
+
+    job = {
+        "id": "ftjob-1", "object": "fine_tuning.job", "created_at": 1, "model": "gpt-4.1-mini",
+        "status": "notRunning", "fine_tuned_model": None, "training_file": "file-1",
+        "validation_file": None, "hyperparameters": {"n_epochs": "auto"}, "result_files": [],
+        "trained_tokens": None, "error": None, "organization_id": "", "seed": 1,
+        "trainingType": "Developer",
+    }  # fmt: skip
+    http = httpx2.Client(transport=httpx2.MockTransport(lambda r: httpx2.Response(200, json=job)))
+    client = openai.OpenAI(api_key="k", base_url="http://azure.test/openai/v1/", http_client=http)
+    assert job_status(client, "ftjob-1").status == "notRunning"
