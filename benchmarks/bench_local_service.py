@@ -187,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     home = Path(tempfile.mkdtemp(prefix="bench-local-"))
     svc = LocalService(home, autostart=False)
-    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64)
     kw: dict[str, object] = {"api_key": "local", "max_retries": 0}
     rows: list[tuple[str, float, float]] = []
     try:
