@@ -255,3 +255,23 @@ def test_deploy_latest_and_checkpoints_on_azure(
     args = ["eval", "--data", str(data), "--backend", "azure", "--checkpoints", "ftjob-1"]
     assert main(args) == 2
     assert "ftchkpt-" in capsys.readouterr().err
+
+
+def test_without_arm_access_today_the_ledger_still_serves(book: Ledger) -> None:
+    account = TARGET.key
+    book.execute(
+        "INSERT INTO azure_deployments (account, name, model, sku, hourly_usd, state, created_at)"
+        " VALUES (?, 'recorded', ?, 'DeveloperTier', 0, 'Succeeded', 1)",
+        (account, FT),
+    )
+    expired = ArmClient(TARGET, lambda: "expired-token-000000",
+                        transport=httpx2.MockTransport(FakeArm()))  # fmt: skip
+    notes: list[str] = []
+    srv = Serving(expired, client_for(DataPlane()), book, "azure", sku("developer"),
+                  notify=notes.append)  # fmt: skip
+    assert srv.resolve([FT]) == ["recorded"]
+    assert any(n.startswith("WARN cannot list deployments") for n in notes)
+    srv.deploy = True  # deploying needs ARM: the error is not hidden
+    with pytest.raises(Exception, match="401"):
+        srv.resolve([FT])
+    srv.finish()

@@ -21,7 +21,7 @@ from typing import Any
 from openai_ft.azure.arm import ArmClient
 from openai_ft.azure.deployments import deploy, mark_left, open_ledger, recorded, undeploy
 from openai_ft.azure.skus import Sku
-from openai_ft.errors import OpenAIFTError, UsageError
+from openai_ft.errors import AuthError, OpenAIFTError, ServiceUnavailable, UsageError
 from openai_ft.store import Ledger
 
 # Azure's fine-tuned ids: BASE.ft-<hex>[-suffix], a checkpoint adds :ckpt-step-N.
@@ -175,7 +175,16 @@ class Serving:
     def _one(self, ref: str) -> str:
         model = fine_tuned_model(ref, self.client, self.ledger, self.backend)
         account = self.arm.target.key if self.arm is not None else ""
-        name = find_deployment(self.arm, self.ledger, account, model)
+        try:
+            name = find_deployment(self.arm, self.ledger, account, model)
+        except (AuthError, ServiceUnavailable) as exc:
+            if self.deploy:
+                raise
+            # No ARM access today (no `az login`, say): what the ledger recorded still serves.
+            self.notify(
+                f"WARN cannot list deployments through ARM ({exc.message}); using the ledger"
+            )
+            name = find_deployment(None, self.ledger, account, model)
         if name is not None:
             self.notify(f"{ref}: deployment {name} serves {model}")
             return name
