@@ -173,8 +173,11 @@ class ArmClient:
         a base snapshot as its name and date version.
         """
         snap = _SNAPSHOT.match(model) if ".ft-" not in model else None
-        ref = {"format": "OpenAI", "name": snap["name"] if snap else model,
-               "version": snap["version"] if snap else "1"}  # fmt: skip
+        ref = {
+            "format": "OpenAI",
+            "name": snap["name"] if snap else model,
+            "version": snap["version"] if snap else "1",
+        }
         body = {"sku": {"name": sku, "capacity": capacity}, "properties": {"model": ref}}
         r = self._request(
             "PUT", self._url(f"/deployments/{name}"), body=body, action=f"deploying {name}"

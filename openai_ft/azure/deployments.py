@@ -216,9 +216,18 @@ def _record(
         " ON CONFLICT (account, name) DO UPDATE SET model = excluded.model, sku = excluded.sku,"
         " capacity = excluded.capacity, hourly_usd = excluded.hourly_usd, state = excluded.state,"
         " origin = excluded.origin, created_at = excluded.created_at, deleted_at = NULL",
-        (arm.target.key, plan.name, plan.model, plan.sku.arm_name, plan.capacity,
-         plan.hourly_usd, state, origin, now),
-    )  # fmt: skip
+        (
+            arm.target.key,
+            plan.name,
+            plan.model,
+            plan.sku.arm_name,
+            plan.capacity,
+            plan.hourly_usd,
+            state,
+            origin,
+            now,
+        ),
+    )
 
 
 def _set_state(book: Ledger, arm: ArmClient, name: str, state: str) -> None:

@@ -197,10 +197,16 @@ class Serving:
             )
         self.notify(f"deploying {model} ({self.sku.option}: {self.sku.fee_text()})")
         res = deploy(
-            self.arm, model, self.sku, wait=True, ledger=self.ledger, origin="eval",
-            before_create=self.created.append, poll=self.poll,
+            self.arm,
+            model,
+            self.sku,
+            wait=True,
+            ledger=self.ledger,
+            origin="eval",
+            before_create=self.created.append,
+            poll=self.poll,
             on_state=lambda s: self.notify(f"deployment of {model}: {s}"),
-        )  # fmt: skip
+        )
         refused = wait_until_answers(
             self.client, res.name, timeout=self.ready_timeout, poll=self.poll, sleep=self.sleep
         )
@@ -272,10 +278,18 @@ def serving_for_eval(
                 raise
     book = Ledger()
     return Serving(
-        arm, make_client(settings), book, settings.name, sku(sku_option), deploy=deploy,
-        undeploy_after=undeploy_after, notify=notify, on_left=on_left, poll=poll_seconds(),
+        arm,
+        make_client(settings),
+        book,
+        settings.name,
+        sku(sku_option),
+        deploy=deploy,
+        undeploy_after=undeploy_after,
+        notify=notify,
+        on_left=on_left,
+        poll=poll_seconds(),
         owns_ledger=True,
-    )  # fmt: skip
+    )
 
 
 def _arm(target: Any) -> ArmClient:

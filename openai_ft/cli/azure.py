@@ -71,9 +71,17 @@ def _model_from_ref(ref: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @_account_options
 def deploy_cmd(
-    model: str, name: str | None, sku_name: str | None, capacity: int | None, wait: bool, yes: bool,
-    as_json: bool, subscription: str | None, resource_group: str | None, account: str | None,
-) -> int:  # fmt: skip
+    model: str,
+    name: str | None,
+    sku_name: str | None,
+    capacity: int | None,
+    wait: bool,
+    yes: bool,
+    as_json: bool,
+    subscription: str | None,
+    resource_group: str | None,
+    account: str | None,
+) -> int:
     """Deploy a model on Azure (once per name: a rerun finds the same deployment)."""
     from openai_ft.azure.deployments import DeployPlan, deploy
     from openai_ft.azure.skus import sku
@@ -103,10 +111,17 @@ def deploy_cmd(
 
     with _arm(subscription, resource_group, account) as arm:
         res = deploy(
-            arm, target_model, chosen, name=name, capacity=capacity, wait=wait, confirm=confirm,
+            arm,
+            target_model,
+            chosen,
+            name=name,
+            capacity=capacity,
+            wait=wait,
+            confirm=confirm,
             on_wait=lambda: click.echo(_WAITING, err=True),
-            on_state=lambda s: click.echo(f"provisioning: {s}", err=True), poll=poll_seconds(),
-        )  # fmt: skip
+            on_state=lambda s: click.echo(f"provisioning: {s}", err=True),
+            poll=poll_seconds(),
+        )
     if not res.created:
         click.echo(
             f"nothing to do: deployment {res.name} of {res.model} exists ({res.state})", err=True
@@ -188,9 +203,13 @@ def deployments_cmd(
 @click.option("--no-wait", is_flag=True, help="Do not wait until Azure has removed it.")
 @_account_options
 def undeploy_cmd(
-    name: str, yes: bool, no_wait: bool, subscription: str | None, resource_group: str | None,
+    name: str,
+    yes: bool,
+    no_wait: bool,
+    subscription: str | None,
+    resource_group: str | None,
     account: str | None,
-) -> int:  # fmt: skip
+) -> int:
     """Remove a deployment (it stops costing its hosting fee)."""
     from openai_ft.azure.deployments import check_name, undeploy
     from openai_ft.azure.target import poll_seconds
