@@ -11,6 +11,7 @@ from openai_ft.errors import NotFound
 
 if TYPE_CHECKING:
     from openai_ft.store import Ledger
+    from openai_ft.watch_types import EarlyStopped
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,29 @@ def _run_row(ledger: Ledger, r: Any) -> RunRow:
         data = config.get("data")
         return replace(base, models=models, data=str(data) if data else None,
                        score=_headline(base.run_id))  # fmt: skip
-    return replace(base, model=base.model or config.get("model"),
+    base = replace(base, model=base.model or config.get("model"),
                    data=_dataset_path(ledger, config.get("training")))  # fmt: skip
+    if base.status == "cancelled" and base.job_id:
+        return _early_stopped(ledger, base)
+    return base
+
+
+def _early_stopped(ledger: Ledger, row: RunRow) -> RunRow:
+    """A job that --early-stop cancelled reads ``early-stopped``, its model the best checkpoint."""
+    from openai_ft.early_stop import early_stop_of
+
+    stop = early_stop_of(ledger, row.backend, str(row.job_id))
+    if stop is None:
+        return row
+    return replace(
+        row, status="early-stopped", fine_tuned_model=stop.checkpoint or row.fine_tuned_model
+    )
+
+
+def _early_stop_of(ledger: Ledger, job: Any) -> EarlyStopped | None:
+    from openai_ft.early_stop import early_stop_of
+
+    return early_stop_of(ledger, str(job["backend"]), str(job["job_id"]))
 
 
 def _config(text: str | None) -> dict[str, Any]:
@@ -309,6 +331,11 @@ def lineage(ledger: Ledger, ident: str) -> Lineage:
         steps.append(("run", f"{run['id']} on {run['backend']}"))
     if job is not None:
         steps.append(("job", f"{job['job_id']} {job['status']} base {job['model']}"))
+        stop = _early_stop_of(ledger, job)
+        if stop is not None:
+            steps.append(
+                ("early stop", f"best checkpoint {stop.checkpoint} (step {stop.checkpoint_step})")
+            )
         for c in ledger.query(
             "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job["job_id"],)
         ):

@@ -75,6 +75,13 @@ def test_early_stop_exits_0_names_the_checkpoint_once_and_again_on_rerun(
     out, err = capsys.readouterr()
     assert out.split() == [checkpoint] and err.count("early stop:") == 1
 
+    # the run history tells an early stop from a job cancelled by hand, and names its model
+    assert main(["runs", "--json"]) == 0
+    (run,) = [r for r in json.loads(capsys.readouterr().out) if r["job_id"] == job_id]
+    assert run["status"] == "early-stopped" and run["fine_tuned_model"] == checkpoint
+    assert main(["runs", "show", job_id]) == 0
+    assert f"best checkpoint {checkpoint}" in capsys.readouterr().out
+
 
 def test_a_job_cancelled_by_hand_still_fails_a_rerun(
     svc: LocalService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -87,6 +94,8 @@ def test_a_job_cancelled_by_hand_still_fails_a_rerun(
     capsys.readouterr()
     assert main([*args, "--wait"]) == 1
     assert "ended cancelled" in capsys.readouterr().err
+    assert main(["runs", "--json"]) == 0
+    assert [r["status"] for r in json.loads(capsys.readouterr().out)] == ["cancelled"]
 
 
 def test_ctrl_c_says_a_job_in_this_process_pauses(
