@@ -20,9 +20,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -104,8 +105,50 @@ def served(*args: str) -> Iterator[tuple[str, float]]:
     ready = time.perf_counter() - started
     match = re.search(r"on (http://\S+/v1) ", banner)
     assert match, banner
+    # Its access log goes to stderr: keep the pipe drained, or a full pipe stops the server.
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
     try:
         yield match.group(1), ready
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+FLOOR = r"""
+import asyncio, json, sys
+ANSWER = json.dumps(json.loads(sys.argv[1])).encode()
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            size = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    size = int(line.split(b":")[1])
+            await reader.readexactly(size)
+            writer.write(HEAD % len(ANSWER) + ANSWER)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024)
+    print("on http://127.0.0.1:%d/v1 " % server.sockets[0].getsockname()[1], file=sys.stderr, flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+@contextmanager
+def floor_server() -> Iterator[str]:
+    """The least a server can do (a canned answer from a bare asyncio loop): the SDK's floor."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FLOOR, json.dumps(CANNED)], stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    match = re.search(r"on (http://\S+/v1) ", proc.stderr.readline())
+    assert match
+    try:
+        yield match.group(1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -138,6 +181,69 @@ def latencies(url: str, concurrency: int, rounds: int) -> list[float]:
     return asyncio.run(run())
 
 
+def raw_latencies(url: str, concurrency: int, rounds: int) -> list[float]:
+    """Like :func:`latencies` with a client that costs nearly nothing: prebuilt request bytes on
+    ``concurrency`` keep-alive sockets, sent at once; the time to each complete answer."""
+    import select
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    body = json.dumps({"model": "gpt-4o-mini", "messages": MSG, "max_tokens": 5}).encode()
+    raw = (
+        f"POST {parts.path}/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    socks = [socket.create_connection((parts.hostname, parts.port)) for _ in range(concurrency)]
+    out: list[float] = []
+    try:
+        for r in range(rounds + 1):  # the first round opens the connections: not counted
+            start = time.perf_counter()
+            for sock in socks:
+                sock.sendall(raw)
+            pending = {sock: b"" for sock in socks}
+            while pending:
+                ready, _, _ = select.select(list(pending), [], [], 30)
+                assert ready, "no answer within 30 s"
+                for sock in ready:
+                    pending[sock] += sock.recv(65536)
+                    head, _, rest = pending[sock].partition(b"\r\n\r\n")
+                    size = re.search(rb"content-length: (\d+)", head, re.I)
+                    if size and len(rest) >= int(size[1]):
+                        del pending[sock]
+                        if r:
+                            out.append(time.perf_counter() - start)
+    finally:
+        for sock in socks:
+            sock.close()
+    return out
+
+
+def _async_loopback(url: str, seconds: float, concurrency: int) -> float:
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return async_rate(
+        lambda: openai.AsyncOpenAI(
+            base_url=url,
+            api_key="local",
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpx2Client(limits=limits),
+        ),
+        seconds,
+        concurrency,
+    )
+
+
+def loopback_rate(url: str, seconds: float, concurrency: int, processes: int) -> float:
+    """Requests/s of ``concurrency`` coroutines split over ``processes`` client processes.
+
+    One async SDK client spends more CPU per request than the server does: in one process it,
+    not the server, would be what is measured.
+    """
+    with ProcessPoolExecutor(processes) as pool:
+        share = [concurrency // processes] * processes
+        return sum(pool.map(_async_loopback, [url] * processes, [seconds] * processes, share))
+
+
 def first_burst(url: str, n: int) -> list[float]:
     """Seconds each of ``n`` concurrent first requests took (fresh clients, one thread each)."""
 
@@ -156,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each measurement")
     parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: not passed)")
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="client processes sharing loopback c=64"
+    )
     args = parser.parse_args(argv)
     secs = args.seconds
     extra = ["--workers", str(args.workers)] if args.workers else []
@@ -166,25 +275,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  max {max(burst):.3f} s, p50 {statistics.median(burst):.3f} s", file=sys.stderr)
     with served(*extra) as (url, _):
         lat = latencies(url, 40, 10)
+        raw = raw_latencies(url, 40, 20)
         loop1 = sync_rate(openai.OpenAI(base_url=url, api_key="local", max_retries=0), secs)
-        loop64 = async_rate(
-            lambda: openai.AsyncOpenAI(
-                base_url=url,
-                api_key="local",
-                max_retries=0,
-                http_client=openai.DefaultAsyncHttpx2Client(
-                    limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64)
-                ),
-            ),
-            secs,
-            64,
-        )
-    q = statistics.quantiles(lat, n=20)
+        loop64 = loopback_rate(url, secs, 64, args.client_processes)
+    with floor_server() as url:
+        floor = latencies(url, 40, 10)
     print(
-        f"40 concurrent chats over loopback: p50 {statistics.median(lat) * 1000:.1f} ms, "
-        f"p95 {q[18] * 1000:.1f} ms",
+        f"40 concurrent chats over loopback, serve, raw-socket client: "
+        f"p50 {statistics.median(raw) * 1000:.1f} ms, max {max(raw) * 1000:.1f} ms",
         file=sys.stderr,
     )
+    for name, values in (("serve", lat), ("bare asyncio canned server (floor)", floor)):
+        q = statistics.quantiles(values, n=20)
+        print(
+            f"40 concurrent SDK chats over loopback, {name}: "
+            f"p50 {statistics.median(values) * 1000:.1f} ms, p95 {q[18] * 1000:.1f} ms",
+            file=sys.stderr,
+        )
     home = Path(tempfile.mkdtemp(prefix="bench-local-"))
     svc = LocalService(home, autostart=False)
     kw: dict[str, object] = {"api_key": "local", "max_retries": 0}
@@ -238,8 +345,10 @@ def main(argv: list[str] | None = None) -> int:
                 base64,
             )
         )  # type: ignore[arg-type]
-        rows.append(("loopback socket (serve process), c=1", loop1, base1))
-        rows.append(("loopback socket (serve process), c=64", loop64, base64))
+        rows.append(("loopback (serve process), c=1", loop1, base1))
+        rows.append(
+            (f"loopback (serve process), c=64/{args.client_processes} procs", loop64, base64)
+        )
     finally:
         svc.close()
     print(f"{'path':40} {'req/s':>8} {'vs SDK alone':>13}")

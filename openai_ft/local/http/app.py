@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from openai_ft.local.engines.ngram.model import TrainedModel
 
 Handler = Callable[..., Response]
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
 DEFAULT_COMPLETION_TOKENS = 256
 
 
@@ -113,6 +114,22 @@ class Service:
             prompt_tokens(hello)
             base_complete("gpt-4o-mini", hello, n=1, temperature=1.0, seed=0, top_logprobs=0)
             self._warmed = True
+
+    def quick(self, request: Request) -> bool:
+        """Whether ``request`` is a chat the built-in base models answer in well under a
+        millisecond, once warm: the HTTP server then answers it on its event loop rather than
+        pay a thread hand-off (and the GIL's) that costs more than the answer.
+        """
+        if not self._warmed or request.method != "POST":
+            return False
+        if not request.path.rstrip("/").endswith("/chat/completions"):
+            return False
+        match = _MODEL.search(request.body)
+        if match is None or match[1].startswith(b"ft:"):
+            return False  # a fine-tuned model may need loading from the state folder first
+        from openai_ft.local.engines import hf_alias
+
+        return hf_alias(self, match[1].decode("utf-8", "replace")) is None
 
     def load_model(self, model_id: str) -> TrainedModel | None:
         """A fine-tuned or checkpoint model by id (cached), or None if unknown."""

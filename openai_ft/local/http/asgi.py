@@ -120,7 +120,10 @@ class ServiceApp:
         query = scope["query_string"].decode("latin-1")
         request = Request.build(method, path, query, pairs, body)
         loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(self.pool, self.service.handle, request)
+        if self.service.quick(request):  # a thread hand-off would cost more than the work
+            response = self.service.handle(request)
+        else:
+            response = await loop.run_in_executor(self.pool, self.service.handle, request)
         if response.drop:
             self._log(method, path, 0, started)
             scope["extensions"][EDGE].drop()
