@@ -2,7 +2,7 @@
 concurrency 1 and 64, against a baseline of the SDK alone (a canned answer from httpx2.MockTransport);
 then the latency of 40 concurrent chats, and of 16 concurrent first requests to a server just started.
 
-    .venv/bin/python benchmarks/bench_local_service.py [--seconds 3] [--workers N]
+    .venv/bin/python benchmarks/bench_local_service.py [--seconds 3] [--client-processes 2]
 
 The loopback server is `openai-ft serve` in a process of its own (as a user runs it), so the
 client's work does not share its GIL. Not part of the test suite. Prints requests/s, the ratio to
@@ -261,19 +261,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run every measurement and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each measurement")
-    parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: not passed)")
     parser.add_argument(
         "--client-processes", type=int, default=2, help="client processes sharing loopback c=64"
     )
     args = parser.parse_args(argv)
     secs = args.seconds
-    extra = ["--workers", str(args.workers)] if args.workers else []
     print(f"load average before: {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    with served(*extra) as (url, ready):
+    with served() as (url, ready):
         burst = first_burst(url, 16)
     print(f"16 concurrent first requests, {ready:.2f} s after start (banner):", file=sys.stderr)
     print(f"  max {max(burst):.3f} s, p50 {statistics.median(burst):.3f} s", file=sys.stderr)
-    with served(*extra) as (url, _):
+    with served() as (url, _):
         lat = latencies(url, 40, 10)
         raw = raw_latencies(url, 40, 20)
         loop1 = sync_rate(openai.OpenAI(base_url=url, api_key="local", max_retries=0), secs)
