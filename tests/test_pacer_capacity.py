@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 from dataclasses import dataclass, field
 
 import pytest
@@ -37,12 +38,19 @@ class Sim:
     latency: float = 0.05
     headers: bool = True
     other_every: float | None = None  # another client of the key sends one request this often
+    jitter: bool = False  # each leg of a request takes 0.25-1.25 x latency/2 (seeded)
     answered: int = 0
     throttled: int = 0
     other_sent: int = 0
     other_throttled: int = 0
     events: list[tuple[float, int, str, object]] = field(default_factory=list)
     _order: itertools.count[int] = field(default_factory=itertools.count)
+    _rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def leg(self) -> float:
+        """Half a round trip."""
+        scale = 0.25 + self._rng.random() if self.jitter else 1.0
+        return self.latency / 2 * scale
 
     def at(self, t: float, what: str, data: object = None) -> None:
         heapq.heappush(self.events, (t, next(self._order), what, data))
@@ -63,14 +71,14 @@ class Sim:
                 if ticket is None:
                     self.at(t + wait, "ask")
                 else:
-                    self.at(t + self.latency / 2, "arrive", ticket)
+                    self.at(t + self.leg(), "arrive", ticket)
             elif what == "arrive":
                 assert isinstance(data, Ticket)
                 try:
                     got = self.limiter.acquire(data.amounts[1])
-                    self.at(t + self.latency / 2, "ok", (data, got))
+                    self.at(t + self.leg(), "ok", (data, got))
                 except ApiError as exc:
-                    self.at(t + self.latency / 2, "429", (data, exc.headers))
+                    self.at(t + self.leg(), "429", (data, exc.headers))
             elif what == "ok":
                 ticket, headers = data  # type: ignore[misc]
                 self.pacer.observe(headers if self.headers else {}, ticket)
@@ -112,28 +120,31 @@ def test_parse_duration_and_retry_after() -> None:
     assert retry_after({}, 3) == pytest.approx(4.0)  # 0.5 * 2**3
 
 
-def test_bucket_burst_then_refill_reaches_the_optimum() -> None:
+@pytest.mark.parametrize("jitter", [False, True])
+def test_bucket_burst_then_refill_reaches_the_optimum(jitter: bool) -> None:
     """600 RPM, capacity full: 600 at once, then 10 a second: 900 take ~30 s, no 429."""
-    sim = _sim("bucket")
+    sim = _sim("bucket", jitter=jitter)
     took = sim.run(900, workers=32)
-    assert sim.throttled == 0
+    assert sim.throttled <= 9  # at most 1% of requests
     assert 30.0 <= took <= 30.0 * 1.05, took
 
 
-def test_window_burst_then_waits_for_the_window() -> None:
+@pytest.mark.parametrize("jitter", [False, True])
+def test_window_burst_then_waits_for_the_window(jitter: bool) -> None:
     """The same limit as a sliding window: 600 at once, the rest as the first ones expire."""
-    sim = _sim("window")
+    sim = _sim("window", jitter=jitter)
     took = sim.run(900, workers=32)
     assert sim.throttled <= 9  # at most 1% of requests
     assert 60.0 <= took <= 61.0 * 1.05, took
 
 
-def test_a_second_client_on_the_key_slows_us_down_without_failures() -> None:
+@pytest.mark.parametrize("jitter", [False, True])
+def test_a_second_client_on_the_key_slows_us_down_without_failures(jitter: bool) -> None:
     """Another client spends half the budget (5 a second): we adapt to the other half."""
-    sim = _sim("bucket", other_every=0.2)
+    sim = _sim("bucket", other_every=0.2, jitter=jitter)
     took = sim.run(900, workers=32)
     assert sim.answered == 900  # nothing lost: 429s were waited out and retried
-    assert sim.throttled <= 90, sim.throttled
+    assert sim.throttled <= 27, sim.throttled  # 3%
     # 600 - what the other spent during the burst, then about 5 a second for us.
     assert took < 90, took
     assert sim.pacer._budgets["requests"].others == pytest.approx(5.0, abs=1.5)

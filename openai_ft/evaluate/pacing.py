@@ -82,6 +82,7 @@ class _Budget:
     remaining: float = 0.0
     at: float = 0.0  # when the report arrived
     seq: int = -1  # the ticket whose answer carried it
+    late: int = 0  # answered since, but sent before it: maybe counted after it, maybe not
     reset: float = 0.0
     stepwise: bool = False  # a window: capacity comes back in steps, not continuously
     others: float = 0.0  # what other clients of the key spend per second (bucket only)
@@ -130,8 +131,9 @@ class Pacer:
     safety: float = SAFETY
     throttled: int = 0  # 429s seen
     _seq: int = 0
-    _open: dict[int, Ticket] = field(default_factory=dict)  # sent, not yet in any report
+    _open: dict[int, Ticket] = field(default_factory=dict)  # sent, not answered yet
     _sent: deque[Ticket] = field(default_factory=deque)  # the last minutes' tickets
+    _refused: set[int] = field(default_factory=set)  # those of them answered 429 (not counted)
     _next: list[float] = field(default_factory=lambda: [0.0, 0.0])  # --rpm/--tpm slots
     _paused_until: float = 0.0
     _probe: bool = False  # after a 429's pause: one request may test the water
@@ -160,7 +162,7 @@ class Pacer:
         self._open[ticket.seq] = ticket
         self._sent.append(ticket)
         while self._sent and self._sent[0].sent < now - 2 * MINUTE:
-            self._sent.popleft()
+            self._refused.discard(self._sent.popleft().seq)
         return 0.0, ticket
 
     def _gate(self, i: int, kind: str, amount: int, now: float) -> float:
@@ -170,7 +172,7 @@ class Pacer:
         b = self._budgets[kind]
         if b.limit is None:  # no headers: pace by --rpm/--tpm, if given
             return max(now, self._next[i]) if (self.rpm, self.tpm)[i] else now
-        pending = sum(t.amounts[i] for t in self._open.values() if t.seq > b.seq)
+        pending = b.late + sum(t.amounts[i] for t in self._open.values())
         need = amount + pending - b.remaining
         if need <= b.credit(now):
             return now
@@ -185,6 +187,8 @@ class Pacer:
         now = self.clock()
         lower = {k.lower(): v for k, v in headers.items()}
         seq = ticket.seq if ticket is not None else self._seq
+        if ticket is not None:
+            self._open.pop(ticket.seq, None)
         for i, kind in enumerate(KINDS):
             try:
                 limit = float(lower[f"x-ratelimit-limit-{kind}"])
@@ -196,18 +200,19 @@ class Pacer:
                 b.back.append((now + MINUTE, ticket.amounts[i]))  # out of a window by then
             while b.back and b.back[0][0] < now - MINUTE:
                 b.back.popleft()
-            if seq < b.seq or limit <= 0:
-                continue  # an older report than the one we hold
+            if seq < b.seq or limit <= 0:  # an older report than the one we hold
+                if ticket is not None and counted:
+                    b.late += ticket.amounts[i]  # the service may have counted it after ours
+                continue
             reset = parse_duration(lower.get(f"x-ratelimit-reset-{kind}")) or 0.0
             linear = (limit - remaining) * MINUTE / limit
             b.limit, b.remaining, b.at, b.seq, b.reset = limit, remaining, now, seq, reset
-            b.stepwise = reset > linear * 1.1 + 1.0
+            b.late = 0
+            # A bucket's reset is its deficit at the refill rate, never more (remaining is rounded
+            # down); a window's is longer, except when it is full and was filled at one instant,
+            # where the two look alike. So once a window, always a window.
+            b.stepwise = b.stepwise or reset > linear * 1.1 + 1.0
             self._others(i, b)
-        if ticket is not None and all(b.limit is None for b in self._budgets.values()):
-            self._open.pop(ticket.seq, None)  # no headers at all: nothing to reconcile with
-        low = min((b.seq for b in self._budgets.values() if b.limit is not None), default=-1)
-        for s in [s for s in self._open if s <= low]:
-            del self._open[s]  # the reports we hold include these
 
     def _others(self, i: int, b: _Budget) -> None:
         """Estimate what other clients spend: the budget falling faster than we spend it."""
@@ -223,7 +228,9 @@ class Pacer:
         expected = rem0 + span * b.limit / MINUTE
         if expected >= b.limit:
             return  # the bucket may have been full meanwhile: refill unknown, keep the estimate
-        ours = sum(t.amounts[i] for t in self._sent if seq0 < t.seq <= b.seq)
+        ours = sum(
+            t.amounts[i] for t in self._sent if seq0 < t.seq <= b.seq and t.seq not in self._refused
+        )
         seen = max(0.0, (expected - ours - b.remaining) / span)
         b.others = seen if b.others == 0 else 0.5 * b.others + 0.5 * seen
 
@@ -237,7 +244,7 @@ class Pacer:
         """
         self.throttled += 1
         if ticket is not None:
-            self._open.pop(ticket.seq, None)
+            self._refused.add(ticket.seq)
             self._report(headers, ticket, counted=False)
         wait = retry_after(headers, attempt)
         self._paused_until = max(self._paused_until, self.clock() + wait)
