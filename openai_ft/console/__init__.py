@@ -34,14 +34,14 @@ def report_error(exc: BaseException, stream: TextIO | None = None) -> None:
 
 
 # Off a terminal (a pipe, a file, CI logs) there is no width to measure: $COLUMNS when set,
-# else a width that a log viewer or an editor shows without wrapping.
-DEFAULT_WIDTH = 100
+# else the 80 columns a terminal has at least (`| less`, a file opened in a terminal editor).
+DEFAULT_WIDTH = 80
 MIN_WIDTH = 40
 ELLIPSIS = "…"
 
 
 def output_width(stream: TextIO | None = None) -> int:
-    """Columns to lay a table out in: $COLUMNS, else the terminal's width, else 100."""
+    """Columns to lay a table out in: $COLUMNS, else the terminal's width, else 80."""
     import os
     import shutil
 
@@ -62,13 +62,18 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def make_console(file: TextIO | None = None, width: int | None = None) -> Console:
-    """A rich Console on ``file`` (default stderr), ``width`` columns wide (see output_width)."""
+    """A rich Console on ``file`` (default stderr), ``width`` columns wide (see output_width).
+
+    Off a terminal, tables are laid out in that width but lines of text are not wrapped (a file
+    or a pipe gets each message on one line, for grep; a terminal wraps them itself).
+    """
     from rich.console import Console
 
     stream = file or sys.stderr
-    if width is None and not _isatty(stream):
+    tty = _isatty(stream)
+    if width is None and not tty:
         width = output_width(stream)
-    console = Console(file=stream, width=width)
+    console = Console(file=stream, width=width, soft_wrap=not tty)
     console.on_broken_pipe = _pipe_gone  # type: ignore[method-assign]
     return console
 
