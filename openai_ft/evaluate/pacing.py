@@ -82,7 +82,7 @@ class _Budget:
     remaining: float = 0.0
     at: float = 0.0  # when the report arrived
     seq: int = -1  # the ticket whose answer carried it
-    late: int = 0  # answered since, but sent before it: maybe counted after it, maybe not
+    sent: float = 0.0  # when the request whose answer carried it was sent
     reset: float = 0.0
     stepwise: bool = False  # a window: capacity comes back in steps, not continuously
     others: float = 0.0  # what other clients of the key spend per second (bucket only)
@@ -132,6 +132,9 @@ class Pacer:
     throttled: int = 0  # 429s seen
     _seq: int = 0
     _open: dict[int, Ticket] = field(default_factory=dict)  # sent, not answered yet
+    # Answered and counted, newest last: (when, ticket). One answered after a report's request
+    # was sent may have been counted after that report was made.
+    _answered: deque[tuple[float, Ticket]] = field(default_factory=deque)
     _sent: deque[Ticket] = field(default_factory=deque)  # the last minutes' tickets
     _refused: set[int] = field(default_factory=set)  # those of them answered 429 (not counted)
     _next: list[float] = field(default_factory=lambda: [0.0, 0.0])  # --rpm/--tpm slots
@@ -172,7 +175,10 @@ class Pacer:
         b = self._budgets[kind]
         if b.limit is None:  # no headers: pace by --rpm/--tpm, if given
             return max(now, self._next[i]) if (self.rpm, self.tpm)[i] else now
-        pending = b.late + sum(t.amounts[i] for t in self._open.values())
+        pending = sum(t.amounts[i] for t in self._open.values())
+        pending += sum(
+            t.amounts[i] for when, t in self._answered if when > b.sent and t.seq != b.seq
+        )
         need = amount + pending - b.remaining
         if need <= b.credit(now):
             return now
@@ -189,6 +195,8 @@ class Pacer:
         seq = ticket.seq if ticket is not None else self._seq
         if ticket is not None:
             self._open.pop(ticket.seq, None)
+            if counted:
+                self._answered.append((now, ticket))
         for i, kind in enumerate(KINDS):
             try:
                 limit = float(lower[f"x-ratelimit-limit-{kind}"])
@@ -200,19 +208,26 @@ class Pacer:
                 b.back.append((now + MINUTE, ticket.amounts[i]))  # out of a window by then
             while b.back and b.back[0][0] < now - MINUTE:
                 b.back.popleft()
-            if seq < b.seq or limit <= 0:  # an older report than the one we hold
-                if ticket is not None and counted:
-                    b.late += ticket.amounts[i]  # the service may have counted it after ours
-                continue
+            if seq < b.seq or limit <= 0:
+                continue  # an older report than the one we hold
             reset = parse_duration(lower.get(f"x-ratelimit-reset-{kind}")) or 0.0
             linear = (limit - remaining) * MINUTE / limit
             b.limit, b.remaining, b.at, b.seq, b.reset = limit, remaining, now, seq, reset
-            b.late = 0
+            b.sent = ticket.sent if ticket is not None else now
             # A bucket's reset is its deficit at the refill rate, never more (remaining is rounded
             # down); a window's is longer, except when it is full and was filled at one instant,
             # where the two look alike. So once a window, always a window.
             b.stepwise = b.stepwise or reset > linear * 1.1 + 1.0
             self._others(i, b)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget answers older than every report's request: those reports include them."""
+        known = [b.sent for b in self._budgets.values() if b.limit is not None]
+        if not known:
+            self._answered.clear()  # no headers: nothing to reconcile with
+        while self._answered and self._answered[0][0] < min(known, default=0.0):
+            self._answered.popleft()
 
     def _others(self, i: int, b: _Budget) -> None:
         """Estimate what other clients spend: the budget falling faster than we spend it."""
