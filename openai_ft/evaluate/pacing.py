@@ -176,9 +176,10 @@ class Pacer:
         if b.limit is None:  # no headers: pace by --rpm/--tpm, if given
             return max(now, self._next[i]) if (self.rpm, self.tpm)[i] else now
         pending = sum(t.amounts[i] for t in self._open.values())
-        pending += sum(
-            t.amounts[i] for when, t in self._answered if when > b.sent and t.seq != b.seq
-        )
+        if self._open:  # with nothing in flight, one request may go: its answer is a fresh report
+            pending += sum(
+                t.amounts[i] for when, t in self._answered if when > b.sent and t.seq != b.seq
+            )
         need = amount + pending - b.remaining
         if need <= b.credit(now):
             return now
