@@ -120,8 +120,8 @@ class Service:
         millisecond, once warm: the HTTP server then answers it on its event loop rather than
         pay a thread hand-off (and the GIL's) that costs more than the answer.
         """
-        if not self._warmed or request.method != "POST":
-            return False
+        if not self._warmed or request.method != "POST" or len(request.body) > 65536:
+            return False  # a big body takes a while to parse: not on the event loop
         if not request.path.rstrip("/").endswith("/chat/completions"):
             return False
         match = _MODEL.search(request.body)
