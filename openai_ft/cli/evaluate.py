@@ -144,8 +144,16 @@ def gate(
     default=None,
     help="Requests in flight at once.  [default: 8]",
 )
-@click.option("--rpm", type=Finite(min=0, min_open=True), help="Requests per minute to stay under.")
-@click.option("--tpm", type=Finite(min=0, min_open=True), help="Tokens per minute to stay under.")
+@click.option(
+    "--rpm",
+    type=Finite(min=0, min_open=True),
+    help="Requests per minute to stay under when the service sends no x-ratelimit headers.",
+)
+@click.option(
+    "--tpm",
+    type=Finite(min=0, min_open=True),
+    help="Tokens per minute to stay under when the service sends no x-ratelimit headers.",
+)
 @click.option("--retry-errors", is_flag=True, help="Send again the examples that failed before.")
 @click.option("--batch", is_flag=True, help="Use the Batch API (half price, slower).")
 @click.option(
