@@ -158,6 +158,16 @@ def test_no_headers_falls_back_to_rpm() -> None:
     assert 0.95 * 600 <= achieved <= 600, achieved
 
 
+def test_rpm_given_caps_the_pace_even_with_headers() -> None:
+    """--rpm is the user's own cap (room for other traffic on the key): the service's headers
+    say 600 are there at once, yet 100 requests at --rpm 120 take about 50 s, evenly."""
+    sim = _sim("bucket", pacer_rpm=120)
+    took = sim.run(100, workers=32)
+    assert sim.throttled == 0
+    achieved = 100 / took * 60
+    assert 0.95 * 120 <= achieved <= 120, achieved
+
+
 def test_tpm_counts_tokens() -> None:
     clock = Clock()
     limiter = RateLimiter(None, 6000, clock, "bucket")

@@ -147,12 +147,12 @@ def gate(
 @click.option(
     "--rpm",
     type=Finite(min=0, min_open=True),
-    help="Requests per minute to stay under when the service sends no x-ratelimit headers.",
+    help="Requests per minute to stay under (a cap; the service's x-ratelimit headers are followed too).",
 )
 @click.option(
     "--tpm",
     type=Finite(min=0, min_open=True),
-    help="Tokens per minute to stay under when the service sends no x-ratelimit headers.",
+    help="Tokens per minute to stay under (a cap; the service's x-ratelimit headers are followed too).",
 )
 @click.option("--retry-errors", is_flag=True, help="Send again the examples that failed before.")
 @click.option("--batch", is_flag=True, help="Use the Batch API (half price, slower).")

@@ -1,6 +1,6 @@
 """Client-side pacing: spend the rate limit the service says is there, then follow its refill;
-fall back to ``--rpm``/``--tpm`` when the service sends no ``x-ratelimit-*`` headers; back off
-on 429 by ``retry-after-ms``/``retry-after``. Pure logic over an injected clock.
+``--rpm``/``--tpm``, when given, cap the pace as well (the only limit when the service sends no
+``x-ratelimit-*`` headers); back off on 429 by ``retry-after-ms``/``retry-after``. Pure logic over an injected clock.
 
 Each request asks :meth:`Pacer.reserve` for a slot: either a :class:`Ticket` (send now) or the
 seconds to wait before asking again. What may be spent is the last ``remaining`` the service
@@ -155,7 +155,7 @@ class Pacer:
         if start > now:
             return min(start - now, MAX_WAIT), None
         for i, limit in enumerate((self.rpm, self.tpm)):
-            if limit and amounts[i] and self._budgets[KINDS[i]].limit is None:
+            if limit and amounts[i]:
                 step = MINUTE * amounts[i] / (limit * self.safety)
                 # Woken a little late: keep the cadence. Idle for a while: start afresh.
                 slot = self._next[i] if self._next[i] > now - step else now
@@ -173,8 +173,15 @@ class Pacer:
         if amount == 0:
             return now
         b = self._budgets[kind]
-        if b.limit is None:  # no headers: pace by --rpm/--tpm, if given
-            return max(now, self._next[i]) if (self.rpm, self.tpm)[i] else now
+        # --rpm/--tpm, when given, are a cap the user chose (say, to leave room for production
+        # traffic on the same key): paced evenly, with or without headers.
+        capped = max(now, self._next[i]) if (self.rpm, self.tpm)[i] else now
+        if b.limit is None:  # no headers: the cap alone
+            return capped
+        return max(capped, self._headroom(i, b, amount, now))
+
+    def _headroom(self, i: int, b: _Budget, amount: int, now: float) -> float:
+        """When the service's budget ``b`` (from the headers) has room for ``amount`` more."""
         pending = sum(t.amounts[i] for t in self._open.values())
         if self._open:  # with nothing in flight, one request may go: its answer is a fresh report
             pending += sum(
