@@ -123,10 +123,10 @@ def test_shortening_keeps_distinct_ids_distinct() -> None:
     assert short[a] != short[b] and all(len(s) == 12 for s in short.values())
 
 
-def test_off_a_terminal_the_width_is_columns_or_80(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_off_a_terminal_the_width_is_columns_or_100(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
-    assert output_width(io.StringIO()) == 80
-    assert make_console(io.StringIO()).width == 80
+    assert output_width(io.StringIO()) == 100
+    assert make_console(io.StringIO()).width == 100
     monkeypatch.setenv("COLUMNS", "80")
     assert output_width(io.StringIO()) == 80 and make_console(io.StringIO()).width == 80
 

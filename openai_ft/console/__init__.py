@@ -34,14 +34,15 @@ def report_error(exc: BaseException, stream: TextIO | None = None) -> None:
 
 
 # Off a terminal (a pipe, a file, CI logs) there is no width to measure: $COLUMNS when set,
-# else the 80 columns a terminal has at least (`| less`, a file opened in a terminal editor).
-DEFAULT_WIDTH = 80
+# else a width that a log viewer or an editor shows without wrapping, and that leaves ids whole
+# enough to copy from a saved listing.
+DEFAULT_WIDTH = 100
 MIN_WIDTH = 40
 ELLIPSIS = "…"
 
 
 def output_width(stream: TextIO | None = None) -> int:
-    """Columns to lay a table out in: $COLUMNS, else the terminal's width, else 80."""
+    """Columns to lay a table out in: $COLUMNS, else the terminal's width, else 100."""
     import os
     import shutil
 
@@ -64,7 +65,7 @@ def _isatty(stream: TextIO) -> bool:
 def make_console(file: TextIO | None = None, width: int | None = None) -> Console:
     """A rich Console on ``file`` (default stderr), ``width`` columns wide (see output_width).
 
-    Off a terminal, tables are laid out in that width but lines of text are not wrapped (a file
+    Off a terminal, tables are laid out in that width (100) but lines of text are not wrapped (a file
     or a pipe gets each message on one line, for grep; a terminal wraps them itself).
     """
     from rich.console import Console
