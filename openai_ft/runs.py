@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.errors import NotFound
+from openai_ft.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
     from openai_ft.store import Ledger
@@ -149,6 +149,17 @@ def latest_model(backend: str | None = None, ledger: Ledger | None = None) -> st
         (key,),
     )
     return str(row["model"]) if row else None
+
+
+def require_latest_model(backend: str, ledger: Ledger | None = None) -> str:
+    """What ``--model @latest`` names on ``backend``; a UsageError when nothing was trained."""
+    found = latest_model(backend, ledger=ledger)
+    if not found:
+        raise UsageError(
+            f"--model @latest: no succeeded fine-tuning job on backend {backend!r} yet",
+            tip="train one with `openai-ft train`, or name the model",
+        )
+    return found
 
 
 # A train refused before any job existed (invalid data, over budget, declined prompt).

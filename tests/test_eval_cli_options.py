@@ -120,6 +120,17 @@ def test_missing_data_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     _one_error_line(capsys.readouterr().err)
 
 
+def test_latest_with_nothing_trained_is_one_line_before_any_request(
+    write_jsonl: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(rows(2))
+    assert main(["eval", "--data", str(data), "--model", BASE, "--model", "@latest"]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "--model @latest: no succeeded fine-tuning job on backend 'local' yet" in err
+    assert "TIP train one with `openai-ft train`, or name the model" in err
+
+
 def test_batch_end_to_end_through_the_cli(
     write_jsonl: Any,
     tmp_path: Path,

@@ -44,15 +44,9 @@ def fine_tuned_model(ref: str, client: Any, ledger: Ledger, backend: str) -> str
     """The fine-tuned model a reference names (a job's or checkpoint's model, or the id)."""
     text = ref.strip()
     if text == "@latest":
-        from openai_ft.runs import latest_model
+        from openai_ft.runs import require_latest_model
 
-        found = latest_model(backend, ledger=ledger)
-        if not found:
-            raise UsageError(
-                f"--model @latest: no succeeded fine-tuning job on backend {backend!r} yet",
-                tip="train one with `openai-ft train`, or name the model",
-            )
-        return found
+        return require_latest_model(backend, ledger=ledger)
     if text.startswith("ftjob-"):
         from openai_ft.client import translate_errors
 

@@ -42,15 +42,9 @@ def resolve_models(
     out: list[str] = []
     for m in models:
         if m == "@latest":
-            from openai_ft.runs import latest_model
+            from openai_ft.runs import require_latest_model
 
-            found = latest_model(backend, ledger=ledger)
-            if not found:
-                raise UsageError(
-                    f"--model @latest: no succeeded fine-tuning job on backend {backend!r} yet",
-                    tip="train one with `openai-ft train`, or name the model",
-                )
-            m = found
+            m = require_latest_model(backend, ledger=ledger)
         elif m.startswith("@"):
             from openai_ft.aliases import is_alias_ref, resolve_alias
 
