@@ -120,7 +120,7 @@ def test_missing_data_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     _one_error_line(capsys.readouterr().err)
 
 
-def test_latest_with_nothing_trained_is_one_line_before_any_request(
+def test_latest_with_nothing_trained_is_one_line_exit_2(
     write_jsonl: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = write_jsonl(rows(2))
