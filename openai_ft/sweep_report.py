@@ -110,6 +110,12 @@ def choice_lines(result: SweepResult) -> list[str]:
             f" {_f(base['mean'])} {_ci(base['ci95'])}; difference {_f(c.get('diff'))}"
             f" (95% CI {_ci(c.get('ci95'))}, p {_f(c.get('p_value'), 4)})."
         )
+        if test.get("test_used_before"):
+            lines.append(
+                "The test split had been used before, by sweep(s) "
+                + ", ".join(test["test_used_before"])
+                + ": with each use it is less of an untouched estimate."
+            )
     else:
         lines.append("Test split: not evaluated (no --test-file).")
     return lines

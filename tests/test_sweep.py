@@ -370,3 +370,28 @@ def test_declining_the_plan_creates_nothing(svc: LocalService, files: dict[str, 
     assert plan.estimates[2] == pytest.approx(2 * plan.estimates[0])  # type: ignore[operator]
     assert plan.total_usd == pytest.approx(sum(plan.estimates))  # type: ignore[arg-type]
     assert svc.service.state.all("file") == [] and svc.service.state.all("job") == []
+
+
+def test_a_second_sweep_on_the_same_test_split_is_warned(
+    svc: LocalService, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another scorer is another sweep (the jobs are reused): it may use the test split again,
+    but says the split has been seen, and records which sweeps saw it."""
+    grid = ["--grid", "learning_rate_multiplier=0.5,2"]
+    args = _inputs(files, "--test-file", str(files["test"]), "--model", BASE, *grid, "--yes")
+    assert main([*args, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["test"]["test_used_before"] == [] and len(first["test"]["test_sha256"]) == 64
+    assert main([*args, "--scorer", "classification", "--json"]) == 0
+    out = capsys.readouterr()
+    second = json.loads(out.out)
+    assert second["sweep_id"] != first["sweep_id"]
+    assert [p["job_id"] for p in second["points"]] == [p["job_id"] for p in first["points"]]
+    assert second["test"]["test_used_before"] == [first["sweep_id"]]
+    assert (
+        f"WARN the test split {files['test']} was already used by sweep(s) {first['sweep_id']}"
+        in out.err
+    )
+    # its rerun reads the verdict back, and the summary still says the split had been seen
+    assert main([*args, "--scorer", "classification"]) == 0
+    assert f"had been used before, by sweep(s) {first['sweep_id']}" in capsys.readouterr().out

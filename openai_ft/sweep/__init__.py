@@ -221,10 +221,34 @@ def _select_and_test(
             **sampling,
         )
         test = select.test_verdict(res, spec.model, winner, scorer_objs[0].name)
+        test.update(_test_reuse(spec.test_file, settings.name, plan.sweep_id, led, say))
         state.save_test(led, plan.sweep_id, selection, test)
     else:
         state.save_selection(led, plan.sweep_id, selection)
     return _result(plan, points, selection, test, False, False, settings.name)
+
+
+def _test_reuse(
+    test_file: str, backend: str, sweep_id: str, led: Ledger, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """The test file's hash, and the other sweeps that already used it (said as a WARN: each
+    use lets the test set take part in a choice, so its score stops being an untouched figure)."""
+    from pathlib import Path
+
+    from openai_ft.files import sha256_file
+    from openai_ft.sweep import state
+
+    if not Path(test_file).is_file():
+        return {}
+    sha = sha256_file(test_file)
+    earlier = state.earlier_test_uses(led, backend, sha, sweep_id)
+    if earlier:
+        say(
+            f"WARN the test split {test_file} was already used by sweep(s) {', '.join(earlier)}:"
+            " with each sweep that sees it, its score is less of an untouched estimate; keep"
+            " fresh held-out examples for the final figure"
+        )
+    return {"test_sha256": sha, "test_used_before": earlier}
 
 
 def _result(

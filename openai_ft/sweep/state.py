@@ -116,3 +116,15 @@ def save_test(led: Ledger, sweep_id: str, selection: dict[str, Any], test: dict[
             sweep_id,
         ),
     )
+
+
+def earlier_test_uses(led: Ledger, backend: str, test_sha256: str, sweep_id: str) -> list[str]:
+    """Other sweeps on ``backend`` that already evaluated on a test file of these bytes."""
+    rows = led.query(
+        "SELECT id, test_json FROM sweeps WHERE backend = ? AND id != ? AND test_json IS NOT NULL"
+        " ORDER BY test_used_at",
+        (backend, sweep_id),
+    )
+    return [
+        str(r["id"]) for r in rows if json.loads(r["test_json"]).get("test_sha256") == test_sha256
+    ]
