@@ -185,3 +185,35 @@ def test_ctrl_c_while_training_leaves_the_job_and_a_rerun_attaches(
     assert main(args) == 0
     assert "promoted: prod -> ft:" in capsys.readouterr().out
     assert len(svc.service.state.all("job")) == 2  # the first run's and this one, created once
+
+
+def test_a_failed_job_is_one_line_and_promotes_nothing(
+    svc: LocalService,
+    tmp_path: Path,
+    first_run: tuple[str, str, list[dict[str, str]]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from openai_ft.cli import jobs as cli_jobs
+    from openai_ft.local.jobs.worker import fail_job
+
+    run_id, old_model, v1 = first_run
+    table = _write(tmp_path / "v2.csv", v1 + _rows(100, 25))
+
+    def fail_the_new_job(_seconds: float) -> None:
+        for job in svc.service.state.all("job"):
+            if job["status"] not in ("succeeded", "failed", "cancelled"):
+                fail_job(svc.service, job["id"], "server_error", "the training server failed", None)
+
+    monkeypatch.setattr(cli_jobs, "SLEEP", fail_the_new_job)
+    assert main(["retrain", str(table), "--from", run_id, "--yes"]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "Traceback" not in captured.err
+    assert errors[0].endswith(
+        "ended failed: server_error: the training server failed; nothing was compared or promoted"
+    )
+    assert "promoted" not in captured.out
+    assert [j["status"] for j in svc.service.state.all("job")] == ["succeeded", "failed"]
+    assert main(["alias", "get", "prod"]) == 0
+    assert capsys.readouterr().out.strip() == old_model
