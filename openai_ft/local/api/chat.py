@@ -64,6 +64,22 @@ def _int(body: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
     return value
 
 
+def usage(prompt: int, completion: int) -> dict[str, Any]:
+    """A chat completion's ``usage`` object, with the detail fields OpenAI's schema lists."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
 def _check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -314,26 +330,13 @@ def answer(svc: Service, body: dict[str, Any], *, routed: bool = False) -> Respo
         choice, used = _shape_choice(i, comp, body, stops, max_tokens, want_logprobs, top_n)
         choices.append(choice)
         completion_tokens += used
-    p_tokens = prompt_tokens(messages)
-    usage = {
-        "prompt_tokens": p_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": p_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    }
     result = {
         "id": new_id("chatcmpl-"),
         "object": "chat.completion",
         "created": svc.now(),
         "model": model,
         "choices": choices,
-        "usage": usage,
+        "usage": usage(prompt_tokens(messages), completion_tokens),
         "service_tier": "default",
         "system_fingerprint": "fp_local",
     }

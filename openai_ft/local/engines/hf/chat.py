@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from openai_ft.local.api.chat import _check_messages, _int, _number, _stops, _tool_calls
+from openai_ft.local.api.chat import _check_messages, _int, _number, _stops, _tool_calls, usage
 from openai_ft.local.api.chat_format import coerce_to_schema
 from openai_ft.local.engines.hf.data import _clean
 from openai_ft.local.engines.hf.generate import Row
@@ -137,26 +137,13 @@ def _result(svc: Service, model: str, body: dict[str, Any], rows: list[Row]) -> 
                 "finish_reason": finish or row.finish,
             }
         )
-    prompt_tokens = len(rows[0].prompt)
-    completion = sum(len(r.ids) for r in rows)
     return {
         "id": new_id("chatcmpl-"),
         "object": "chat.completion",
         "created": svc.now(),
         "model": model,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
+        "usage": usage(len(rows[0].prompt), sum(len(r.ids) for r in rows)),
         "service_tier": "default",
         "system_fingerprint": "fp_local_hf",
     }
