@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.serve_process import start_serve, stop_serve
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "gpt-4.1-mini-2025-04-14"
 ARM_TOKEN = "arm-token-e2e-0123456789"
@@ -33,16 +35,10 @@ def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("azure")
     server_env = {**os.environ, "OPENAI_FT_ARM_TOKEN": ARM_TOKEN,
                   "OPENAI_FT_SERVE_API_KEY": API_KEY, "OPENAI_FT_LOCAL_DETACH": "0"}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openai_ft", "serve", "--azure", "--port", "0", "--speed", "0",
-         "--latency-ms", "40", "--home", str(root / "service")],
-        stderr=subprocess.PIPE, text=True, cwd=REPO, env=server_env,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    banner = proc.stderr.readline()
-    match = re.search(r"on (http://[\d.:]+)/v1 ", banner)
-    assert match, banner
-    url = match.group(1)
+    proc, v1 = start_serve(
+        root / "service", "--azure", "--speed", "0", "--latency-ms", "40", env=server_env
+    )
+    url = v1.removesuffix("/v1")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_"))},
         "OPENAI_FT_HOME": str(root / "state"), "OPENAI_FT_BACKEND": "azure",
@@ -55,12 +51,7 @@ def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate(timeout=30)
+        stop_serve(proc)
 
 
 def run(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:

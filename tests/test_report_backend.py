@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ import pytest
 from openai_ft.cli import main
 from openai_ft.store import Ledger
 from tests.jobs_helpers import chat_rows, train_files, write_rows
+from tests.serve_process import start_serve, stop_serve
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-report-test-0123456789abcdef"
 LOG_LINE = re.compile(r"^(GET|POST|DELETE) (/v1/\S+) (\d{3}) (\d+\.\d)$")
 
@@ -51,37 +49,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _serve(home: Path) -> tuple[subprocess.Popen[str], str]:
     """``openai-ft serve`` on a free loopback port; returns the process and its base URL."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "openai_ft",
-            "serve",
-            "--port",
-            "0",
-            "--home",
-            str(home),
-            "--speed",
-            "0",
-            "--api-key",
-            KEY,
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stderr is not None
-    banner = proc.stderr.readline()  # blocks until the socket is listening
-    match = re.search(r"on (http://127\.0\.0\.1:\d+/v1) ", banner)
-    assert match, banner
-    return proc, match.group(1)
-
-
-def _stop(proc: subprocess.Popen[str]) -> list[str]:
-    proc.send_signal(signal.SIGINT)
-    _, rest = proc.communicate(timeout=30)
-    assert proc.returncode == 0, rest
-    return rest.splitlines()
+    proc, url = start_serve(home, "--speed", "0", "--api-key", KEY)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url), url
+    return proc, url
 
 
 def _wait_succeeded(url: str, job_id: str) -> None:
@@ -144,7 +114,7 @@ def test_report_reads_curves_from_the_served_host_only(
         assert main(["report", run_id, "--out", str(out)]) == 0
         err = capsys.readouterr().err
     finally:
-        log = _stop(proc)
+        log = stop_serve(proc)
     assert "WARN" not in err and "ERROR" not in err, err
     page = (out / "report.html").read_text("utf-8")
     assert f"Loss curves: {job_id} -&gt; {model}" in page

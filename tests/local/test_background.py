@@ -196,7 +196,8 @@ def test_pause_then_resume_at_once_hands_the_job_to_a_new_process(
 def test_serve_starts_a_job_process_per_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from .test_serve_cli import _start, _stop
+    from tests.serve_process import start_serve as _start
+    from tests.serve_process import stop_serve as _stop
 
     monkeypatch.setenv("OPENAI_FT_LOCAL_DETACH", "1")  # serve's default
     home = tmp_path / "state"

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,36 +13,11 @@ import openai
 import pytest
 
 from openai_ft.cli import main
+from tests.serve_process import start_serve as _start
+from tests.serve_process import stop_serve as _stop
 
-ROOT = Path(__file__).resolve().parents[2]
 LOG_LINE = re.compile(r"^(GET|POST|DELETE) (/v1/\S+) (\d{3}) (\d+\.\d)$")
 KEY = "sk-serve-test-0123456789"
-
-
-def _start(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openai_ft", "serve", "--port", "0", "--home", str(home), *args],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stderr is not None
-    banner = proc.stderr.readline()  # blocks until the socket is listening
-    match = re.search(r"on (http://\S+/v1) ", banner)
-    assert match, banner
-    return proc, match.group(1)
-
-
-def _stop(proc: subprocess.Popen[str], signum: int = signal.SIGINT) -> list[str]:
-    proc.send_signal(signum)  # SIGINT is what Ctrl-C sends
-    try:
-        _, rest = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()  # leave no server behind, then fail
-        _, rest = proc.communicate(timeout=30)
-        raise AssertionError(f"serve ignored signal {signum}:\n{rest}") from None
-    assert proc.returncode == 0, rest
-    return rest.splitlines()
 
 
 def test_serve_process_log_key_faults_clients_and_restart(tmp_path: Path) -> None:

@@ -22,7 +22,10 @@ import httpx2
 import openai
 import pytest
 
-from .test_serve_cli import KEY, _start, _stop
+from tests.serve_process import start_serve as _start
+from tests.serve_process import stop_serve as _stop
+
+from .test_serve_cli import KEY
 
 MB = 2**20
 

@@ -17,8 +17,9 @@ import pytest
 
 from openai_ft.local import LocalService
 from openai_ft.local.http.core import Request
+from tests.serve_process import start_serve as _start
+from tests.serve_process import stop_serve as _stop
 
-from .test_serve_cli import _start, _stop
 from .test_serve_hostile import _connect, _read_response
 
 MSG = [{"role": "user", "content": "Classify: the parcel arrived broken."}]
