@@ -139,3 +139,14 @@ def test_prepare_retrain_reads_the_same_sheet_and_pins_the_earlier_splits(tmp_pa
     assert (
         got.regression == len(splits["test"]) and got.new_test == len(keys["test"]) - got.regression
     )
+
+
+@pytest.mark.parametrize("flag", ["--margin", "--fail-under"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_margin_and_fail_under_must_be_finite(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nan passes and fails every comparison silently: refused before anything is read."""
+    assert main(["retrain", str(tmp_path / "t.csv"), "--from", "run-x", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ERROR Invalid value for '{flag}': '{value}' is not a finite number.")

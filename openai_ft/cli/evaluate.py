@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import click
 
+from openai_ft.cli._types import Finite
 from openai_ft.errors import OpenAIFTError, UsageError
 
 
@@ -19,16 +19,6 @@ class Interrupted(OpenAIFTError):
     """Ctrl-C during a run (exit code 130, as for any interrupted command)."""
 
     exit_code = 130
-
-
-class Finite(click.FloatRange):
-    """A float range that refuses nan and inf (which pass every range comparison)."""
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return super().convert(number, param, ctx)
 
 
 def _local_service_options() -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,18 +10,7 @@ from typing import Any
 import click
 
 from openai_ft.cli._jobs_common import _backend_options, _out
-
-
-class _Number(click.ParamType[float]):
-    """A finite number (nan and inf would pass or fail every comparison silently)."""
-
-    name = "number"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return float(number)
+from openai_ft.cli._types import Finite
 
 
 @click.command("retrain")
@@ -42,7 +30,7 @@ class _Number(click.ParamType[float]):
 )
 @click.option(
     "--margin",
-    type=_Number(),
+    type=Finite(),
     default=0.02,
     metavar="M",
     show_default=True,
@@ -50,7 +38,7 @@ class _Number(click.ParamType[float]):
 )
 @click.option(
     "--fail-under",
-    type=_Number(),
+    type=Finite(),
     default=None,
     metavar="F",
     help="Also refuse when the new model's mean on the test split is under this.",
