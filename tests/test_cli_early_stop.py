@@ -1,5 +1,5 @@
 """train --early-stop: a success that names the best checkpoint, once, and again on a rerun;
-Ctrl-C in watch says what really happens to a local job."""
+Ctrl-C in watch says what really happens to a local job (the in-process case: test_cli_jobs)."""
 
 from __future__ import annotations
 
@@ -96,25 +96,6 @@ def test_a_job_cancelled_by_hand_still_fails_a_rerun(
     assert "ended cancelled" in capsys.readouterr().err
     assert main(["runs", "--json"]) == 0
     assert [r["status"] for r in json.loads(capsys.readouterr().out)] == ["cancelled"]
-
-
-def test_ctrl_c_says_a_job_in_this_process_pauses(
-    svc: LocalService, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    train, _ = _files(tmp_path)
-    assert main(["train", "--training-file", str(train), "--yes", "--no-wait"]) == 0
-    job_id = capsys.readouterr().out.strip()
-
-    def interrupt(_s: float) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli_jobs, "SLEEP", interrupt)
-    assert main(["watch", job_id]) == 130
-    err = capsys.readouterr().err
-    # the service of this test trains in this process (no job processes): it does not run on
-    assert "keeps running" not in err and "pauses now" in err
-    assert f"openai-ft watch {job_id}" in err and f"openai-ft cancel {job_id}" in err
 
 
 def test_ctrl_c_says_a_detached_or_remote_job_keeps_running(

@@ -108,6 +108,8 @@ def test_ctrl_c_prints_how_to_reattach_and_cancel(
     err = capsys.readouterr().err
     assert f"openai-ft watch {job_id}" in err and f"openai-ft cancel {job_id}" in err
     assert svc.service.state.get("job", job_id)["status"] not in ("cancelled", "failed")
+    # the service of this test trains in this process (no job processes): it does not run on
+    assert "keeps running" not in err and "pauses now" in err
 
 
 def test_failed_job_exit_code_and_line(
