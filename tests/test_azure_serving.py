@@ -18,7 +18,7 @@ from openai_ft.azure.serving import Serving, is_fine_tuned_ref, wait_until_answe
 from openai_ft.azure.skus import sku
 from openai_ft.azure.target import token_provider
 from openai_ft.cli import main
-from openai_ft.errors import UsageError
+from openai_ft.errors import AuthError, UsageError
 from openai_ft.store import Ledger
 from tests.test_azure_arm import FT, TARGET, TOKEN, FakeArm
 
@@ -173,6 +173,38 @@ def test_a_missing_extra_is_one_line_with_the_install_command(
         token_provider()
     assert "azure-identity" in err.value.message
     assert "pip install 'openai-ft[azure]'" in (err.value.tip or "")
+
+
+def test_entra_id_tokens_come_from_default_azure_credential_for_the_arm_scope(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the extra installed (a stand-in module: the real one reaches login.microsoftonline
+    and the instance metadata service), the token is asked for ARM's .default scope; a failure
+    is one AuthError line naming the remedy."""
+    import types
+
+    asked: list[str] = []
+
+    class Credential:
+        def get_token(self, scope: str) -> Any:
+            asked.append(scope)
+            if len(asked) > 1:
+                raise RuntimeError("CredentialUnavailableError: az login has expired")
+            return types.SimpleNamespace(token="entra-token-0123")
+
+    fake = types.ModuleType("azure.identity")
+    fake.DefaultAzureCredential = Credential  # type: ignore[attr-defined]
+    monkeypatch.delenv("AZURE_MANAGEMENT_TOKEN", raising=False)
+    monkeypatch.setitem(sys.modules, "azure.identity", fake)
+    get = token_provider()
+    assert get() == "entra-token-0123"
+    assert asked == ["https://management.azure.com/.default"]
+    with pytest.raises(AuthError) as err:
+        get()
+    assert err.value.message == (
+        "no Entra ID token for https://management.azure.com/.default: RuntimeError"
+    )
+    assert "az login" in (err.value.tip or "")
 
 
 # -- the commands --------------------------------------------------------------------------------
